@@ -1,0 +1,7 @@
+"""``python -m htcore``: see htcore.cli."""
+
+import sys
+
+from htcore.cli import main
+
+sys.exit(main())

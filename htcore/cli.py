@@ -1,0 +1,112 @@
+"""Command-line entry of the workflow's jobs: ``python -m htcore <stage> ...``.
+
+Each Snakemake rule runs one line ``python -m htcore <stage> --spec '<json>' <paths>``.
+A shell call rather than ``script:`` keeps a job's start-up to the interpreter plus
+NumPy/pyarrow (~0.15 s): Snakemake's script preamble would add ~0.1 s, and torch
+(~1.5 s) is imported only by a training job that runs on CUDA.
+
+Every job ends its log with one line
+``htcore-timing stage=<stage> import_s=<s> work_s=<s>``: ``import_s`` is the time to
+import the stage's libraries, ``work_s`` the stage's own work. The benchmark script
+(benchmarks/bench_workflow.py) subtracts ``work_s`` from the job's wall time to get
+the share spent on process start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+#: modules each stage needs; imported (and timed) before the work starts
+STAGE_IMPORTS = {
+    "data": ["numpy", "pyarrow.parquet"],
+    "train": ["numpy", "pyarrow.parquet"],
+    "evaluate": ["numpy", "pyarrow.parquet", "scipy.linalg"],
+    "spectra": ["numpy", "pyarrow.parquet"],
+    "tails": ["numpy", "pyarrow.parquet"],
+    "collect": ["pandas", "pyarrow.parquet"],
+    "figure": ["pandas", "matplotlib.pyplot"],
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="htcore", description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads for this job")
+    sub = ap.add_subparsers(dest="stage", required=True)
+
+    def stage(name, *paths, spec=True):
+        sp = sub.add_parser(name)
+        if spec:
+            sp.add_argument("--spec", required=True, help="JSON spec of the run (htcore.config.Run.spec)")
+        for p in paths:
+            sp.add_argument(f"--{p}", required=True)
+        return sp
+
+    stage("data", "out")
+    stage("train", "data", "weights", "trace").add_argument("--device", default="auto")
+    stage("evaluate", "data", "weights", "out")
+    stage("spectra", "weights", "esd", "summary")
+    stage("tails", "esd", "out")
+    c = stage("collect", "table", "esd-table", spec=False)
+    for name in ("eval", "summary", "tails", "trace", "esd"):
+        c.add_argument(f"--{name}", nargs="+", required=True)
+    f = stage("figure", "table", "png", "pdf", spec=False)
+    f.add_argument("--name", required=True)
+    f.add_argument("--plot", required=True, help="JSON plot setting of the experiment")
+    return ap
+
+
+def _set_threads(n: int) -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _set_threads(args.threads)
+    t0 = time.perf_counter()
+    import importlib
+
+    for mod in STAGE_IMPORTS[args.stage]:
+        importlib.import_module(mod)
+    t1 = time.perf_counter()
+    _run(args)
+    t2 = time.perf_counter()
+    print(f"htcore-timing stage={args.stage} import_s={t1 - t0:.4f} work_s={t2 - t1:.4f}", file=sys.stderr)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    from htcore import stages
+
+    spec = json.loads(args.spec) if getattr(args, "spec", None) else None
+    if args.stage == "data":
+        stages.generate_data(spec, args.out)
+    elif args.stage == "train":
+        info = stages.train(spec, args.data, args.weights, args.trace, args.device)
+        print(f"train {spec['train_id']}: {info}", file=sys.stderr)
+    elif args.stage == "evaluate":
+        stages.evaluate(spec, args.data, args.weights, args.out)
+    elif args.stage == "spectra":
+        stages.spectra(spec, args.weights, args.esd, args.summary)
+    elif args.stage == "tails":
+        stages.tails(spec, args.esd, args.out)
+    elif args.stage == "collect":
+        from htcore.collect import collect, collect_esd
+        from htcore.io import write_frame
+
+        write_frame(args.table, collect(args.eval, args.summary, args.tails, args.trace))
+        write_frame(args.esd_table, collect_esd(args.esd))
+    elif args.stage == "figure":
+        import pandas as pd
+
+        from htcore.figures import draw
+
+        draw(args.name, pd.read_parquet(args.table), json.loads(args.plot), args.png, args.pdf)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

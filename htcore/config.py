@@ -1,0 +1,352 @@
+"""Configuration: validation, typed run parameters, and the run grid.
+
+This is the one place that turns ``config.yaml`` into the list of runs and the
+paths that identify them; the Snakefile and every test use it.
+
+* :func:`load_study` validates a config dict against the JSON schema (all errors
+  become one :class:`ConfigError` whose message names the offending key), fills the
+  defaults and expands every experiment into :class:`Run` objects.
+* A run is identified per stage by the grid axes relevant to that stage, written as
+  ``key~value/.../seed~S`` (Paramspace style). Data depend on the data parameters,
+  training on data + optimisation parameters, evaluation on all of them. So a grid
+  over ``reg_lambda`` shares one trained run between all its values, and adding a
+  value to a grid adds paths without renaming existing ones (their outputs stay
+  cached).
+* Parameters that are not grid axes reach the jobs through Snakemake ``params:``;
+  editing one re-runs exactly the stages that read it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping
+
+#: Every study parameter in canonical order (the order of path segments and columns).
+DATA_PARAMS = ("d", "h", "n", "n_test", "label_noise_std")
+TRAIN_ONLY_PARAMS = (
+    "fix_last_layer", "optimizer", "lr", "momentum", "weight_decay", "adam_beta1",
+    "adam_beta2", "adam_eps", "batch_size", "steps", "probe_steps", "lr_schedule",
+    "step_size", "gamma", "weight_norm",
+)
+EVAL_ONLY_PARAMS = ("reg_lambda", "readout_scaling")
+TRAIN_PARAMS = DATA_PARAMS + TRAIN_ONLY_PARAMS
+ALL_PARAMS = TRAIN_PARAMS + EVAL_ONLY_PARAMS
+
+STAGE_PARAMS = {"data": DATA_PARAMS, "train": TRAIN_PARAMS, "eval": ALL_PARAMS}
+
+#: Integer learning rates above this are taken for typos (write 1.0e+20 if meant).
+MAX_INTEGER_LR = 10**6
+
+#: Regular expression of a run id (what the ``{run}`` wildcard may match).
+RUN_ID_REGEX = r"(?:[a-z_0-9]+~[A-Za-z0-9.+\-]+/)*seed~[0-9]+"
+
+DEFAULT_TAILS = {"min_tail": 10, "bootstrap": False, "n_boot": 100}
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key and says what is wrong."""
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Every parameter of one run, resolved (batch_size and probe_steps concrete)."""
+
+    d: int
+    h: int
+    n: int
+    n_test: int
+    label_noise_std: float
+    fix_last_layer: bool
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    adam_beta1: float
+    adam_beta2: float
+    adam_eps: float
+    batch_size: int
+    steps: int
+    probe_steps: tuple[int, ...]
+    lr_schedule: str
+    step_size: int
+    gamma: float
+    weight_norm: bool
+    reg_lambda: float
+    readout_scaling: str
+
+    def subset(self, names: Iterable[str]) -> dict[str, Any]:
+        """The named parameters as a JSON-ready dict (tuples become lists)."""
+        out = {}
+        for k in names:
+            v = getattr(self, k)
+            out[k] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+@dataclass(frozen=True)
+class Run:
+    """One (experiment, grid point, seed): its parameters and its per-stage ids."""
+
+    experiment: str
+    seed: int
+    params: RunParams
+    data_id: str
+    train_id: str
+    eval_id: str
+
+    def spec(self, stage: str) -> dict[str, Any]:
+        """What a job of ``stage`` needs: ids, seed and the stage's parameters."""
+        return {
+            "experiment": self.experiment,
+            "seed": self.seed,
+            "data_id": self.data_id,
+            "train_id": self.train_id,
+            "eval_id": self.eval_id if stage == "eval" else None,
+            "params": self.params.subset(STAGE_PARAMS[stage]),
+        }
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named experiment: its runs, its grid axes and how it is plotted."""
+
+    name: str
+    description: str
+    axes: tuple[str, ...]
+    seeds: tuple[int, ...]
+    runs: tuple[Run, ...]
+    plot: Mapping[str, Any] = field(default_factory=dict)
+
+    def unique(self, stage: str) -> list[Run]:
+        """One representative run per distinct id of ``stage`` (data/train/eval)."""
+        seen: dict[str, Run] = {}
+        for r in self.runs:
+            seen.setdefault(getattr(r, f"{stage}_id"), r)
+        return list(seen.values())
+
+
+@dataclass(frozen=True)
+class Study:
+    """The validated configuration: experiments to run plus stage settings."""
+
+    experiments: Mapping[str, Experiment]
+    selected: tuple[str, ...]
+    device: str
+    tails: Mapping[str, Any]
+
+    def run(self, experiment: str, stage: str, run_id: str) -> Run:
+        """Look up the run whose ``stage`` id is ``run_id``; KeyError names it."""
+        try:
+            exp = self.experiments[experiment]
+        except KeyError:
+            raise KeyError(f"unknown experiment {experiment!r}") from None
+        for r in exp.runs:
+            if getattr(r, f"{stage}_id") == run_id:
+                return r
+        raise KeyError(f"experiment {experiment!r} has no {stage} run {run_id!r}")
+
+
+# --------------------------------------------------------------------------- values
+
+def format_value(v: Any) -> str:
+    """Canonical, path-safe text of a parameter value (``1``, ``0.001``, ``1e+20``)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "-".join(format_value(x) for x in v)
+    return str(v)
+
+
+def resolve_probe_steps(spec: Any, steps: int) -> tuple[int, ...]:
+    """Turn a probe_steps setting (list, "all", {log_spaced: K}) into sorted steps."""
+    if spec == "all":
+        return tuple(range(steps + 1))
+    if isinstance(spec, Mapping):
+        k = int(spec["log_spaced"])
+        if steps == 0:
+            return (0,)
+        pts = {0, steps}
+        pts.update(int(round(x)) for x in _geomspace(1, steps, k - 1))
+        return tuple(sorted(pts))
+    return tuple(sorted(int(s) for s in spec))
+
+
+def _geomspace(lo: float, hi: float, k: int) -> list[float]:
+    if k <= 1:
+        return [hi]
+    r = (hi / lo) ** (1.0 / (k - 1))
+    return [lo * r**i for i in range(k)]
+
+
+def run_id(params: Mapping[str, Any], axes: Iterable[str], seed: int) -> str:
+    """``axis~value/.../seed~S`` over the given axes in canonical order."""
+    parts = [f"{k}~{format_value(params[k])}" for k in ALL_PARAMS if k in set(axes)]
+    parts.append(f"seed~{seed}")
+    return "/".join(parts)
+
+
+# ---------------------------------------------------------------------- validation
+
+def _path_text(path: Iterable[Any]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<top level>"
+
+
+def _describe(err) -> str:
+    """One line naming the key and what is wrong with it, from a jsonschema error."""
+    where = _path_text(err.absolute_path)
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        allowed = ", ".join(err.schema.get("properties", {}))
+        key = f"{where}.{extra[0]}" if err.absolute_path else extra[0]
+        return f"{key}: unknown key (allowed here: {allowed})"
+    if err.validator == "propertyNames":
+        return f"{where}: bad name {err.instance!r} (lower case letters, digits, _)"
+    if err.validator == "type" and isinstance(err.instance, str):
+        hint = ""
+        try:
+            float(err.instance)
+            hint = " (YAML reads a number without a dot, like 1e20, as text: write 1.0e+20)"
+        except ValueError:
+            pass
+        return f"{where}: {err.instance!r} is not a {err.validator_value}{hint}"
+    if err.validator == "minItems" and err.instance == []:
+        return f"{where}: must not be empty"
+    if err.validator == "oneOf":
+        return f"{where}: {err.instance!r} is not valid ({err.schema.get('description', 'see schema')})"
+    return f"{where}: {err.message}"
+
+
+def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Validate ``config`` against ``schema``; raise ConfigError naming the key."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        # best_match descends into oneOf branches; report the deepest useful error.
+        raise ConfigError(_describe(best))
+
+
+def _check_lr(value: Any, where: str) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_INTEGER_LR:
+        raise ConfigError(
+            f"{where}: lr {value} is written as a huge integer; if you mean it, write it "
+            f"as a float (e.g. {float(value):.1e})"
+        )
+
+
+def _semantic_checks(name: str, p: Mapping[str, Any], where: str) -> None:
+    if p["batch_size"] is not None and p["batch_size"] > p["n"]:
+        raise ConfigError(f"{where}: batch_size {p['batch_size']} is larger than n = {p['n']}")
+    probes = resolve_probe_steps(p["probe_steps"], p["steps"])
+    bad = [s for s in probes if s > p["steps"]]
+    if bad:
+        raise ConfigError(f"{where}: probe_steps {bad} beyond steps = {p['steps']}")
+
+
+# ----------------------------------------------------------------------- expansion
+
+def load_study(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Study:
+    """Validate ``config`` and expand every experiment into its runs."""
+    validate(config, schema)
+    defaults = dict(config["defaults"])
+    _check_lr(defaults["lr"], "defaults.lr")
+    experiments = {}
+    for name, exp in config["experiments"].items():
+        experiments[name] = _expand(name, exp, defaults)
+    selected = tuple(config.get("run") or experiments)
+    for s in selected:
+        if s not in experiments:
+            raise ConfigError(f"run: {s!r} is not an experiment (have: {', '.join(experiments)})")
+    tails = {**DEFAULT_TAILS, **config.get("tails", {})}
+    return Study(experiments, selected, config.get("device", "auto"), tails)
+
+
+def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> Experiment:
+    where = f"experiments.{name}"
+    base = {**defaults, **exp.get("set", {})}
+    _check_lr(base["lr"], f"{where}.set.lr")
+    grid = exp.get("grid", {})
+    for i, v in enumerate(grid.get("lr", [])):
+        _check_lr(v, f"{where}.grid.lr[{i}]")
+    cases = exp.get("cases", [{}])
+    for j, c in enumerate(cases):
+        if "lr" in c:
+            _check_lr(c["lr"], f"{where}.cases[{j}].lr")
+        overlap = set(c) & set(grid)
+        if overlap:
+            raise ConfigError(f"{where}.cases[{j}]: {sorted(overlap)} also in grid; set each in one place")
+    axes = tuple(k for k in ALL_PARAMS if k in grid or any(k in c for c in cases))
+    keys = list(grid)
+    runs = []
+    for case in cases:
+        for combo in itertools.product(*(grid[k] for k in keys)):
+            p = {**base, **case, **dict(zip(keys, combo))}
+            _semantic_checks(name, p, where)
+            resolved = {
+                **p,
+                "batch_size": p["batch_size"] if p["batch_size"] is not None else p["n"],
+                "probe_steps": resolve_probe_steps(p["probe_steps"], p["steps"]),
+                "lr": float(p["lr"]),
+            }
+            rp = RunParams(**{k: resolved[k] for k in ALL_PARAMS})
+            for seed in exp["seeds"]:
+                runs.append(Run(
+                    experiment=name,
+                    seed=int(seed),
+                    params=rp,
+                    data_id=run_id(p, [a for a in axes if a in DATA_PARAMS], seed),
+                    train_id=run_id(p, [a for a in axes if a in TRAIN_PARAMS], seed),
+                    eval_id=run_id(p, axes, seed),
+                ))
+    ids = [r.eval_id for r in runs]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{where}: two runs share the id {next(i for i in ids if ids.count(i) > 1)!r}")
+    plot = dict(exp.get("plot", {"kind": "sweep"}))
+    return Experiment(name, exp.get("description", ""), axes, tuple(exp["seeds"]), tuple(runs), plot)
+
+
+def to_json(obj: Any) -> str:
+    """Compact, key-sorted JSON (stable, so Snakemake sees unchanged params as equal)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, tuple):
+        return list(o)
+    if hasattr(o, "__dataclass_fields__"):
+        return asdict(o)
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def mem_mb(stage: str, p: RunParams) -> int:
+    """Memory (MB) a per-run job of ``stage`` needs: its largest arrays, x1.5, plus
+    ~300 MB for the interpreter and libraries. Used as the jobs' ``mem_mb`` resource."""
+    n, d, h, k = p.n, p.d, p.h, len(p.probe_steps)
+    data = 4 * (2 * n * d + p.n_test * d + h * d)
+    snaps = 4 * k * h * d
+    need = {
+        "data": data + 8 * n * d,
+        "train": data + snaps + 4 * (4 * n * h + 6 * h * d),
+        "evaluate": data + snaps + 8 * (3 * n * h + 3 * h * h + 2 * d * d),
+        "spectra": snaps + 8 * (h * d + 3 * min(h, d) ** 2) + 8 * k * min(h, d) * 3,
+        "tails": 8 * k * min(h, d) * 8,
+    }[stage]
+    return int(300 + 1.5 * need / 2**20)

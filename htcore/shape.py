@@ -1,0 +1,371 @@
+"""Spectrum shape: Marchenko-Pastur bulk, spikes, and one shape label per snapshot.
+
+A power-law exponent alone cannot tell a random matrix from a heavy tail (Hill's
+alpha is ~2.45 on a pure Gaussian 1500 x 1000 matrix), so the label here starts
+from a Marchenko-Pastur (MP) fit of the bulk and only consults the tail fit of
+:mod:`htcore.tails` once the bulk is no longer MP-like. NumPy only.
+
+Conventions (as :mod:`htcore.tails`)
+------------------------------------
+* ``eigs`` are the eigenvalues of ``W^T W`` for ``W`` of shape ``h x d`` (squared
+  singular values), not divided by ``h`` or ``d``, float64. ``W^T W`` has ``d``
+  eigenvalues of which at most ``p = min(h, d)`` are non-zero; the MP fit uses the
+  ``p`` largest (so passing all ``d`` eigenvalues, or only the ``p`` squared
+  singular values, gives the same fit). Fewer than ``p`` or more than ``max(h, d)``
+  values raise ``ValueError`` (a caller bug, not a data problem).
+* NaN/inf anywhere never raises: the fit has NaN numbers, ``n_spikes = -1``,
+  ``status = "non-finite"``, and the label is ``"fit-failed"``.
+
+The MP fit (:func:`fit_mp`)
+---------------------------
+With ``n = max(h, d)`` and ratio ``gamma = p / n <= 1``, an ``h x d`` matrix of iid
+entries of variance ``sigma^2`` has its ``p`` non-zero eigenvalues, divided by
+``n sigma^2``, distributed by the MP law on ``[(1 - sqrt gamma)^2, (1 + sqrt
+gamma)^2]``; so the bulk edges are ``lambda_pm = sigma^2 (sqrt h +- sqrt d)^2``.
+
+* ``sigma^2`` by **median matching**: ``median(eigs) / (n * MP median(gamma))``. The
+  median ignores spikes and a thin tail, unlike the mean (``||W||_F^2 / (h d)``),
+  which a single large spike inflates.
+* Edge margin: the Tracy-Widom scale of the largest eigenvalue (Johnstone 2001),
+  ``s = sigma^2 (sqrt n + sqrt p) (1/sqrt n + 1/sqrt p)^(1/3)``, times
+  ``TW_MARGIN = 4`` (``P(TW_1 > 4) ~ 1e-4``: a pure-noise matrix almost never shows a
+  false spike). ``spike_threshold = lambda_plus + edge_margin``.
+* Spikes: eigenvalues above ``spike_threshold``. For ``W = G + theta u v^T`` (``G``
+  with N(0, 1) entries) one spike appears once ``theta`` exceeds the BBP threshold
+  ``(h d)^(1/4)``.
+* ``ks``: two-sided Kolmogorov-Smirnov distance between the eigenvalues below the
+  spike threshold and the fitted MP law (how MP-like the bulk itself is; about
+  0.01 for a Gaussian 1500 x 1000 matrix).
+
+The shape label (:func:`shape_label`), rules in order
+-----------------------------------------------------
+1. MP fit not ``"ok"`` (non-finite or degenerate input) -> ``"fit-failed"``.
+2. The bulk is MP-like when ``mp.ks <= KS_MP_MAX`` (0.05) **and** at most
+   ``SPIKE_FRACTION_MAX`` (1%) of the ``p`` eigenvalues lie above the spike
+   threshold. Then: no spike -> ``"random-like"``; one or more -> ``"bulk+spike"``.
+   The tail fit is not consulted (a tail alpha of an MP spectrum means nothing).
+3. Otherwise (bulk deformed, or many eigenvalues beyond the edge) the KS tail fit
+   decides, and must be usable: ``ks.status != "ok"`` (undersized tail, no
+   candidate, non-finite) -> ``"fit-failed"``; a failed or undersized fit is never
+   turned into a quality label.
+4. ``ks.alpha < ALPHA_VERY_HEAVY`` (2) -> ``"very-heavy-tailed"``;
+   ``ALPHA_VERY_HEAVY <= alpha <= ALPHA_NO_TAIL`` (6) -> ``"heavy-tailed"`` (this
+   includes HT-SR's "weak" 4..6 range; the alpha column tells them apart).
+5. ``alpha > ALPHA_NO_TAIL``: no power-law tail (HT-SR reads alpha > 6 as
+   random-like) even though the bulk is not MP -> ``"bulk+spike"`` if there are
+   spikes (e.g. many outliers at one level: a higher-rank spike), else
+   ``"random-like"`` (a deformed bulk inside the MP edge). ``mp_ks`` in the summary
+   shows such cases.
+
+:func:`tail_summary` turns one spectrum into one flat row of these numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from htcore import tails
+
+__all__ = [
+    "TW_MARGIN",
+    "KS_MP_MAX",
+    "SPIKE_FRACTION_MAX",
+    "ALPHA_VERY_HEAVY",
+    "ALPHA_NO_TAIL",
+    "LABELS",
+    "MPFit",
+    "mp_cdf",
+    "mp_quantile",
+    "fit_mp",
+    "shape_label",
+    "tail_summary",
+]
+
+#: Edge margin in units of the Tracy-Widom scale (P(TW_1 > 4) ~ 1e-4).
+TW_MARGIN = 4.0
+#: Largest KS distance between the bulk and the fitted MP law still called MP-like.
+KS_MP_MAX = 0.05
+#: Largest fraction of eigenvalues above the spike threshold still called spikes.
+SPIKE_FRACTION_MAX = 0.01
+#: Tail exponent below which a tail is "very heavy".
+ALPHA_VERY_HEAVY = 2.0
+#: Tail exponent above which there is no power-law tail to speak of.
+ALPHA_NO_TAIL = 6.0
+#: Every value :func:`shape_label` can return.
+LABELS = ("random-like", "bulk+spike", "heavy-tailed", "very-heavy-tailed", "fit-failed")
+
+
+@dataclass(frozen=True)
+class MPFit:
+    """Marchenko-Pastur fit of the bulk of ``eig(W^T W)``, ``W`` of shape ``h x d``.
+
+    Attributes:
+        sigma2: entry variance ``sigma^2`` by median matching.
+        lambda_minus, lambda_plus: MP bulk edges ``sigma^2 (sqrt h -+ sqrt d)^2``.
+        edge_margin: ``TW_MARGIN`` Tracy-Widom scales above ``lambda_plus``.
+        n_spikes: eigenvalues above ``spike_threshold`` (-1 when the fit failed).
+        bulk_fraction_inside: fraction of the ``p`` eigenvalues inside
+            ``[lambda_minus - lower margin, spike_threshold]`` (the lower margin is
+            the TW scale at the soft lower edge, zero for square W).
+        spike_threshold: ``lambda_plus + edge_margin``.
+        ks: two-sided KS distance between the eigenvalues below the spike threshold
+            and the fitted MP law.
+        mass_fraction_outside: share of ``sum(eigs)`` above the spike threshold.
+        h, d: the shape of ``W``; gamma: ``min(h, d) / max(h, d)``.
+        n_eigs: ``p = min(h, d)``, the eigenvalues used.
+        lambda_max: the largest eigenvalue.
+        status: ``"ok"``, ``"non-finite"`` or ``"degenerate"`` (median zero).
+    """
+
+    sigma2: float
+    lambda_minus: float
+    lambda_plus: float
+    edge_margin: float
+    n_spikes: int
+    bulk_fraction_inside: float
+    spike_threshold: float
+    ks: float
+    mass_fraction_outside: float
+    h: int
+    d: int
+    gamma: float
+    n_eigs: int
+    lambda_max: float
+    status: str
+
+
+def _theta_of(x, gamma):
+    m, r = 1.0 + gamma, 2.0 * math.sqrt(gamma)
+    return np.arccos(np.clip((np.asarray(x, dtype=np.float64) - m) / r, -1.0, 1.0))
+
+
+def _cdf_of_theta(theta, gamma):
+    """MP CDF at ``x = 1 + gamma + 2 sqrt(gamma) cos(theta)``, closed form."""
+    sg = math.sqrt(gamma)
+    k = (1.0 - sg) / (1.0 + sg)
+    first = (1.0 - gamma) / (2.0 * gamma) * (np.pi / 2.0 - np.arctan(k * np.tan(theta / 2.0)))
+    second = ((1.0 + gamma) * (np.pi - theta) + 2.0 * sg * np.sin(theta)) / (4.0 * gamma)
+    return np.clip((2.0 / np.pi) * (second - first), 0.0, 1.0)
+
+
+def mp_cdf(x, gamma: float) -> np.ndarray:
+    """CDF of the Marchenko-Pastur law with ratio ``0 < gamma <= 1`` and unit scale.
+
+    The law of the non-zero eigenvalues of ``X^T X / n`` for ``X`` of shape ``n x p``,
+    iid unit-variance entries, ``gamma = p / n``; support ``[(1-sqrt gamma)^2,
+    (1+sqrt gamma)^2]``. Closed form (substituting ``x = 1 + gamma + 2 sqrt(gamma)
+    cos theta`` in the density), exact to round-off.
+    """
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+    return _cdf_of_theta(_theta_of(x, gamma), gamma)
+
+
+def mp_quantile(q, gamma: float) -> np.ndarray:
+    """Inverse of :func:`mp_cdf` (vectorised bisection, ~1e-15 relative).
+
+    Also a sampler: ``mp_quantile(rng.random(N), gamma)`` draws N iid MP values.
+    """
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+    q = np.asarray(q, dtype=np.float64)
+    lo = np.zeros_like(q)  # theta = 0 is the upper edge (cdf 1)
+    hi = np.full_like(q, np.pi)  # theta = pi the lower edge (cdf 0)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        above = _cdf_of_theta(mid, gamma) > q  # cdf decreases in theta
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    theta = 0.5 * (lo + hi)
+    return 1.0 + gamma + 2.0 * math.sqrt(gamma) * np.cos(theta)
+
+
+def _failed_mp(h, d, status, lambda_max=float("nan")) -> MPFit:
+    nan = float("nan")
+    p, n = min(h, d), max(h, d)
+    return MPFit(nan, nan, nan, nan, -1, nan, nan, nan, nan, h, d, p / n, p, lambda_max, status)
+
+
+def fit_mp(eigs, h: int, d: int) -> MPFit:
+    """Fit the MP bulk of ``eig(W^T W)`` (``W`` of shape ``h x d``) and count spikes.
+
+    See the module docstring for the estimator (median matching), the Tracy-Widom
+    edge margin and the KS distance. Never raises on NaN/inf (status
+    ``"non-finite"``); raises ``ValueError`` for a bad shape or eigenvalue count.
+    """
+    h, d = int(h), int(d)
+    if h < 1 or d < 1:
+        raise ValueError(f"h and d must be positive, got h={h}, d={d}")
+    n, p = max(h, d), min(h, d)
+    gamma = p / n
+    x = np.asarray(eigs, dtype=np.float64).ravel()
+    if not p <= x.size <= n:
+        raise ValueError(
+            f"expected between min(h, d) = {p} and max(h, d) = {n} eigenvalues for a "
+            f"{h} x {d} matrix, got {x.size}"
+        )
+    if not np.all(np.isfinite(x)):
+        return _failed_mp(h, d, "non-finite")
+    x = np.sort(x)[-p:]
+    lam_max = float(x[-1])
+    med = float(np.median(x))
+    if not med > 0:
+        return _failed_mp(h, d, "degenerate", lam_max)
+
+    sigma2 = med / (n * float(mp_quantile(0.5, gamma)))
+    sn, sp = math.sqrt(n), math.sqrt(p)
+    lam_minus = sigma2 * (sn - sp) ** 2
+    lam_plus = sigma2 * (sn + sp) ** 2
+    margin = TW_MARGIN * sigma2 * (sn + sp) * (1.0 / sn + 1.0 / sp) ** (1.0 / 3.0)
+    margin_low = TW_MARGIN * sigma2 * (sn - sp) * max(1.0 / sp - 1.0 / sn, 0.0) ** (1.0 / 3.0)
+    threshold = lam_plus + margin
+
+    n_spikes = int(np.count_nonzero(x > threshold))
+    inside = (x >= lam_minus - margin_low) & (x <= threshold)
+    total = float(np.sum(x))
+    mass_out = float(np.sum(x[x > threshold]) / total) if total > 0 else float("nan")
+
+    bulk = x[x <= threshold]
+    m = bulk.size
+    if m:
+        cdf = mp_cdf(bulk / (n * sigma2), gamma)
+        ks = float(max(np.max(np.arange(1, m + 1) / m - cdf), np.max(cdf - np.arange(m) / m)))
+    else:
+        ks = 1.0
+    return MPFit(
+        sigma2=sigma2,
+        lambda_minus=lam_minus,
+        lambda_plus=lam_plus,
+        edge_margin=margin,
+        n_spikes=n_spikes,
+        bulk_fraction_inside=float(np.mean(inside)),
+        spike_threshold=threshold,
+        ks=ks,
+        mass_fraction_outside=mass_out,
+        h=h,
+        d=d,
+        gamma=gamma,
+        n_eigs=p,
+        lambda_max=lam_max,
+        status="ok",
+    )
+
+
+def bulk_is_mp(mp: MPFit, *, ks_mp_max: float = KS_MP_MAX,
+               spike_fraction_max: float = SPIKE_FRACTION_MAX) -> bool:
+    """Rule 2 of the label: MP-shaped bulk and at most a few eigenvalues beyond it."""
+    return (
+        mp.status == "ok"
+        and mp.ks <= ks_mp_max
+        and mp.n_spikes <= spike_fraction_max * mp.n_eigs
+    )
+
+
+def shape_label(
+    mp: MPFit,
+    ks: tails.PowerLawFit,
+    *,
+    ks_mp_max: float = KS_MP_MAX,
+    spike_fraction_max: float = SPIKE_FRACTION_MAX,
+    alpha_very_heavy: float = ALPHA_VERY_HEAVY,
+    alpha_no_tail: float = ALPHA_NO_TAIL,
+) -> str:
+    """The shape of one spectrum, by the rules in the module docstring.
+
+    Returns one of :data:`LABELS`. ``ks`` must be the KS (CSN) fit of the same
+    spectrum; it is only consulted when the bulk is not MP-like, and then only if
+    its status is ``"ok"``.
+    """
+    if mp.status != "ok":
+        return "fit-failed"
+    if bulk_is_mp(mp, ks_mp_max=ks_mp_max, spike_fraction_max=spike_fraction_max):
+        return "random-like" if mp.n_spikes == 0 else "bulk+spike"
+    if ks.status != "ok" or not math.isfinite(ks.alpha):
+        return "fit-failed"
+    if ks.alpha < alpha_very_heavy:
+        return "very-heavy-tailed"
+    if ks.alpha <= alpha_no_tail:
+        return "heavy-tailed"
+    return "bulk+spike" if mp.n_spikes > 0 else "random-like"
+
+
+_FIT_FIELDS = ("alpha", "xmin", "xmin_index", "n_tail", "D", "se", "alphahat", "status")
+_ALTERNATIVES = ("exponential", "lognormal", "truncated_power_law")
+
+
+def tail_summary(
+    eigs,
+    h: int,
+    d: int,
+    *,
+    min_tail: int = 10,
+    bootstrap: bool = False,
+    n_boot: int = 100,
+    seed: int = 0,
+) -> dict[str, float | int | str | bool]:
+    """All tail and shape numbers of one spectrum as one flat row (stable schema).
+
+    ``eigs``: eigenvalues of ``W^T W``, ``W`` of shape ``h x d`` (all ``d`` of them,
+    or the ``min(h, d)`` squared singular values). The tail fits use the
+    ``min(h, d)`` largest (the others are structural zeros), then drop zeros as
+    :mod:`htcore.tails` does.
+
+    Columns (always all present, in this order):
+
+    * ``n_eigs`` (int): eigenvalues used by the tail fits; ``lambda_max`` (float).
+    * ``hill_alpha, hill_xmin, hill_xmin_index, hill_n_tail, hill_D, hill_se,
+      hill_alphahat, hill_status``: :func:`htcore.tails.fit_hill` (PL_Alpha_Hill).
+    * ``ks_alpha, ks_xmin, ks_xmin_index, ks_n_tail, ks_D, ks_se, ks_alphahat,
+      ks_status``: :func:`htcore.tails.fit_ks` (PL_Alpha_KS).
+    * ``mp_sigma2, mp_lambda_minus, mp_lambda_plus, mp_edge_margin,
+      mp_spike_threshold, mp_ks, mp_bulk_fraction_inside,
+      mp_mass_fraction_outside, mp_status, n_spikes`` (int, -1 if the MP fit
+      failed): :func:`fit_mp`.
+    * ``shape_label`` (str): :func:`shape_label`.
+    * ``bootstrap`` (bool), ``n_boot`` (int, 0 without bootstrap), ``seed`` (int).
+    * ``ks_gof_p``, ``ks_alpha_ci_low``, ``ks_alpha_ci_high`` (95%), and
+      ``llr_<alt>_R``, ``llr_<alt>_p`` for ``<alt>`` in exponential, lognormal,
+      truncated_power_law (:func:`htcore.tails.compare_alternatives`): computed
+      only when ``bootstrap=True``, NaN otherwise.
+
+    Integer columns of a failed fit are -1 (indices, ``n_spikes``) or 0 (counts);
+    float columns NaN; ``*_status`` says why. Never raises on NaN/inf input.
+    """
+    x = np.asarray(eigs, dtype=np.float64).ravel()
+    p = min(int(h), int(d))
+    mp = fit_mp(x, h, d)  # validates the count; works on the p largest
+    top = np.sort(x)[-p:] if np.all(np.isfinite(x)) else x
+    hill = tails.fit_hill(top, min_tail=min_tail)
+    ks = tails.fit_ks(top, min_tail=min_tail)
+    clean, _ = tails.prepare_eigs(top)
+
+    row: dict[str, float | int | str | bool] = {
+        "n_eigs": int(clean.size),
+        "lambda_max": float(clean[-1]) if clean.size else float("nan"),
+    }
+    for prefix, fit in (("hill", hill), ("ks", ks)):
+        for field in _FIT_FIELDS:
+            row[f"{prefix}_{field}"] = getattr(fit, field)
+    for field in ("sigma2", "lambda_minus", "lambda_plus", "edge_margin", "spike_threshold",
+                  "ks", "bulk_fraction_inside", "mass_fraction_outside", "status"):
+        row[f"mp_{field}"] = getattr(mp, field)
+    row["n_spikes"] = mp.n_spikes
+    row["shape_label"] = shape_label(mp, ks)
+    row["bootstrap"] = bool(bootstrap)
+    row["n_boot"] = int(n_boot) if bootstrap else 0
+    row["seed"] = int(seed)
+
+    nan = float("nan")
+    gof, ci, llr = nan, (nan, nan), dict.fromkeys(_ALTERNATIVES, (nan, nan))
+    if bootstrap:
+        gof = tails.gof_pvalue(top, ks, n_boot=n_boot, seed=seed)
+        ci = tails.alpha_ci(top, n_boot=n_boot, seed=seed)
+        llr = tails.compare_alternatives(top, ks)
+    row["ks_gof_p"] = float(gof)
+    row["ks_alpha_ci_low"], row["ks_alpha_ci_high"] = float(ci[0]), float(ci[1])
+    for alt in _ALTERNATIVES:
+        row[f"llr_{alt}_R"], row[f"llr_{alt}_p"] = float(llr[alt][0]), float(llr[alt][1])
+    return row

@@ -1,0 +1,261 @@
+"""Training the two-layer student with full-batch (or minibatch) GD or Adam.
+
+Model: f(x) = a^T tanh(W x / sqrt(d)) / sqrt(h), loss = mean squared error over the
+batch. Only W trains unless ``fix_last_layer`` is false.
+
+The update rules follow ``torch.optim.SGD`` (momentum, L2 weight decay added to the
+gradient, dampening 0) and ``torch.optim.Adam`` (bias-corrected, eps outside the
+square root) exactly, and ``torch.optim.lr_scheduler.StepLR`` for the schedule.
+The gradient is written out by hand, so the same code runs on NumPy arrays (the CPU
+reference; no torch import, which costs ~1.5 s per process) and on torch tensors
+(CUDA). Arithmetic is float32 as in the authors' code.
+
+Divergence is a result, not an error: the first step at which the loss, any weight,
+or the squared Frobenius norm of W (the total mass of the spectrum, in float32) is
+non-finite is recorded as ``first_bad_step``; training stops there and every later
+snapshot and loss is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from htcore.data import rng
+
+#: Above this many steps, training reports progress with an ETA on stderr (the log).
+PROGRESS_MIN_STEPS = 200
+
+
+@dataclass
+class TrainResult:
+    """Snapshots and trace of one run.
+
+    ``W`` (n_probe, h, d) and ``a`` (n_probe, h) hold the weights at ``probe_steps``;
+    ``loss[t]`` is the training MSE at W_t on the batch of update t (on the full
+    training set at the last step); ``lr[t]`` the learning rate of update t.
+    """
+
+    probe_steps: np.ndarray
+    W: np.ndarray
+    a: np.ndarray
+    loss: np.ndarray
+    lr: np.ndarray
+    diverged: bool
+    first_bad_step: int
+    device: str
+    seconds: float
+
+
+class _Numpy:
+    name = "cpu"
+
+    def asarray(self, x):
+        return np.array(x, dtype=np.float32)
+
+    tanh = staticmethod(np.tanh)
+    sqrt = staticmethod(np.sqrt)
+    zeros_like = staticmethod(np.zeros_like)
+    isfinite = staticmethod(np.isfinite)
+
+    def to_numpy(self, x):
+        return np.array(x)
+
+    def take(self, x, idx):
+        return x[idx]
+
+
+class _Torch:
+    def __init__(self, device: str):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.name = device
+        self.tanh, self.sqrt = torch.tanh, torch.sqrt
+        self.zeros_like, self.isfinite = torch.zeros_like, torch.isfinite
+
+    def asarray(self, x):
+        return self.torch.tensor(np.asarray(x, dtype=np.float32), device=self.device)
+
+    def to_numpy(self, x):
+        return x.detach().cpu().numpy()
+
+    def take(self, x, idx):
+        return x[self.torch.as_tensor(idx, device=self.device)]
+
+
+def cuda_visible() -> bool:
+    """Cheap check (no torch import) whether an NVIDIA device could be present."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/dev/nvidiactl")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` must exist."""
+    if device == "cpu" or (device == "auto" and not cuda_visible()):
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise RuntimeError("device: cuda was requested but torch.cuda.is_available() is False")
+    return "cpu"
+
+
+def backend(device: str):
+    """Array backend for a resolved device: NumPy for ``cpu``, torch otherwise
+    (``torch-cpu`` runs the torch code path on the CPU, used by tests)."""
+    if device == "cpu":
+        return _Numpy()
+    return _Torch("cpu" if device == "torch-cpu" else device)
+
+
+def loss_and_grads(W, a, X, y, xp, need_a: bool, need_W: bool = True):
+    """MSE loss of the student on (X, y) and its gradients w.r.t. W and a (None
+    where not needed)."""
+    n, d = X.shape
+    h = W.shape[0]
+    T = xp.tanh((X @ W.T) / math.sqrt(d))
+    r = (T @ a) / math.sqrt(h) - y
+    loss = float((r * r).mean())
+    if not need_W:
+        return loss, None, None
+    c = 2.0 / (n * math.sqrt(h))
+    G = (1.0 - T * T) * (r[:, None] * c) * a[None, :]
+    gW = (G.T @ X) / math.sqrt(d)
+    ga = (T.T @ r) * c if need_a else None
+    return loss, gW, ga
+
+
+class _Optimizer:
+    """One parameter's optimizer state, torch semantics."""
+
+    def __init__(self, p: Mapping[str, Any], xp):
+        self.kind = p["optimizer"]
+        self.momentum = p["momentum"]
+        self.wd = p["weight_decay"]
+        self.b1, self.b2, self.eps = p["adam_beta1"], p["adam_beta2"], p["adam_eps"]
+        self.xp = xp
+        self.t = 0
+        self.buf = self.m = self.v = None
+
+    def step(self, w, g, lr: float):
+        xp = self.xp
+        if self.wd:
+            g = g + self.wd * w
+        self.t += 1
+        if self.kind == "gd":
+            if self.momentum:
+                self.buf = g if self.buf is None else self.momentum * self.buf + g
+                g = self.buf
+            return w - lr * g
+        if self.m is None:
+            self.m, self.v = xp.zeros_like(w), xp.zeros_like(w)
+        self.m = self.b1 * self.m + (1 - self.b1) * g
+        self.v = self.b2 * self.v + (1 - self.b2) * (g * g)
+        bc1 = 1 - self.b1**self.t
+        bc2 = 1 - self.b2**self.t
+        denom = xp.sqrt(self.v) / math.sqrt(bc2) + self.eps
+        return w - (lr / bc1) * (self.m / denom)
+
+
+def lr_at(p: Mapping[str, Any], t: int) -> float:
+    """Learning rate of update t (0-based): StepLR or constant."""
+    if p["lr_schedule"] == "step":
+        return p["lr"] * p["gamma"] ** (t // p["step_size"])
+    return p["lr"]
+
+
+def batch_indices(seed: int, n: int, batch_size: int, steps: int) -> list[np.ndarray | None]:
+    """Index set of each update: None for full batch, else consecutive slices of a
+    fresh seeded permutation per epoch (incomplete last batch dropped)."""
+    if batch_size >= n:
+        return [None] * steps
+    g = rng(seed, "batches")
+    per_epoch = n // batch_size
+    out: list[np.ndarray | None] = []
+    perm = None
+    for t in range(steps):
+        k = t % per_epoch
+        if k == 0:
+            perm = g.permutation(n)
+        out.append(np.sort(perm[k * batch_size:(k + 1) * batch_size]))
+    return out
+
+
+def train(p: Mapping[str, Any], seed: int, data: Mapping[str, np.ndarray], device: str = "cpu") -> TrainResult:
+    """Run ``p['steps']`` updates from (W0, a0) and snapshot W at the probe steps.
+
+    ``p`` holds the run's training parameters (see htcore.config.TRAIN_PARAMS) with
+    ``batch_size`` and ``probe_steps`` resolved; ``device`` is a resolved device.
+    """
+    t0 = time.perf_counter()
+    xp = backend(device)
+    steps = int(p["steps"])
+    probes = [int(s) for s in p["probe_steps"]]
+    h, d = data["W0"].shape
+    X, y = xp.asarray(data["X"]), xp.asarray(data["y"])
+    W, a = xp.asarray(data["W0"]), xp.asarray(data["a0"])
+    train_a = not p["fix_last_layer"]
+    opt_W, opt_a = _Optimizer(p, xp), _Optimizer(p, xp)
+    batches = batch_indices(seed, X.shape[0], int(p["batch_size"]), steps)
+    target_norm = math.sqrt(h * d)
+
+    W_snap = np.full((len(probes), h, d), np.nan, dtype=np.float32)
+    a_snap = np.full((len(probes), h), np.nan, dtype=np.float32)
+    loss = np.full(steps + 1, np.nan)
+    lrs = np.array([lr_at(p, t) for t in range(steps)] + [np.nan])
+    first_bad = -1
+    progress = _progress(steps)
+
+    def finite(W, lval) -> bool:
+        return math.isfinite(lval) and math.isfinite(float((W * W).sum()))
+
+    # Overflow is expected in a diverging run and detected explicitly.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(steps + 1):
+            if t < steps and p["weight_norm"]:
+                W = W * (target_norm / float(xp.sqrt((W * W).sum())))
+            idx = batches[t] if t < steps else None
+            Xb, yb = (X, y) if idx is None else (xp.take(X, idx), xp.take(y, idx))
+            loss[t], gW, ga = loss_and_grads(W, a, Xb, yb, xp, train_a, need_W=t < steps)
+            if not finite(W, loss[t]):
+                first_bad = t
+                break
+            if t in probes:
+                i = probes.index(t)
+                W_snap[i], a_snap[i] = xp.to_numpy(W), xp.to_numpy(a)
+            if t == steps:
+                break
+            lr = float(lrs[t])  # a Python float keeps float32 arrays float32 (NEP 50)
+            W = opt_W.step(W, gW, lr)
+            if train_a:
+                a = opt_a.step(a, ga, lr)
+            if progress:
+                progress.update(1)
+    if progress:
+        progress.close()
+    if first_bad >= 0:
+        loss[first_bad + 1:] = np.nan
+    return TrainResult(
+        probe_steps=np.array(probes, dtype=np.int64), W=W_snap, a=a_snap, loss=loss, lr=lrs,
+        diverged=first_bad >= 0, first_bad_step=first_bad, device=xp.name,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _progress(steps: int):
+    if steps < PROGRESS_MIN_STEPS:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=steps, desc="train", unit="step", file=sys.stderr, mininterval=5.0)

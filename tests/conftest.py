@@ -1,0 +1,32 @@
+"""Shared fixtures: the repository root, the schema, and the tiny config."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def schema() -> dict:
+    return yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+
+
+@pytest.fixture()
+def tiny_config() -> dict:
+    """A fresh copy of tests/configs/tiny.yaml (the study shrunk to d = 20)."""
+    return copy.deepcopy(yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text()))
+
+
+@pytest.fixture(scope="session")
+def paper_config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())

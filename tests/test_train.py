@@ -1,0 +1,155 @@
+"""Training updates against hand computations and torch autograd/optimizers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from htcore import train as T
+from htcore.data import generate
+
+P = dict(optimizer="gd", lr=0.5, momentum=0.0, weight_decay=0.0, adam_beta1=0.9, adam_beta2=0.999,
+         adam_eps=1e-8, steps=1, probe_steps=[0, 1], lr_schedule="none", step_size=1, gamma=0.6,
+         weight_norm=False, fix_last_layer=True)
+
+
+def tiny_data(n=5, d=3, h=4, seed=0):
+    g = np.random.default_rng(seed)
+    return {
+        "X": g.standard_normal((n, d)).astype(np.float32),
+        "y": g.standard_normal(n).astype(np.float32),
+        "W0": g.standard_normal((h, d)).astype(np.float32),
+        "a0": g.standard_normal(h).astype(np.float32),
+    }
+
+
+def hand_grad(W, a, X, y):
+    """dL/dW by explicit sums over samples, in float64."""
+    W, a, X, y = (np.asarray(v, dtype=np.float64) for v in (W, a, X, y))
+    n, d = X.shape
+    h = W.shape[0]
+    r = [sum(a[j] * math.tanh(W[j] @ X[i] / math.sqrt(d)) for j in range(h)) / math.sqrt(h) - y[i]
+         for i in range(n)]
+    g = np.zeros_like(W)
+    for j in range(h):
+        for k in range(d):
+            g[j, k] = sum(2 / n * r[i] * a[j] / math.sqrt(h) * (1 - math.tanh(W[j] @ X[i] / math.sqrt(d)) ** 2)
+                          * X[i, k] / math.sqrt(d) for i in range(n))
+    return g
+
+
+def run(params, data, device="cpu", seed=0):
+    p = {**P, **params}
+    p.setdefault("batch_size", data["X"].shape[0])
+    return T.train(p, seed, data, device)
+
+
+def test_one_gd_step_matches_hand_computation():
+    data = tiny_data()
+    res = run({"optimizer": "gd", "lr": 0.5}, data)
+    expected = data["W0"] - 0.5 * hand_grad(data["W0"], data["a0"], data["X"], data["y"])
+    np.testing.assert_allclose(res.W[1], expected, rtol=1e-5, atol=1e-6)
+    assert res.W.dtype == np.float32
+
+
+def test_one_adam_step_matches_hand_computation():
+    data = tiny_data()
+    res = run({"optimizer": "adam", "lr": 0.3}, data)
+    g = hand_grad(data["W0"], data["a0"], data["X"], data["y"])
+    # first Adam step: m_hat = g, v_hat = g^2  =>  W1 = W0 - lr g / (|g| + eps)
+    expected = data["W0"] - 0.3 * g / (np.abs(g) + 1e-8)
+    np.testing.assert_allclose(res.W[1], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_loss_trace_is_the_mse_at_each_step():
+    data = tiny_data()
+    res = run({"steps": 2, "probe_steps": [0, 1, 2]}, data)
+    for t in range(3):
+        W = res.W[t].astype(np.float64)
+        f = np.tanh(data["X"] @ W.T / math.sqrt(3)) @ data["a0"] / 2.0
+        assert res.loss[t] == pytest.approx(np.mean((f - data["y"]) ** 2), rel=1e-5)
+
+
+CASES = [
+    {"optimizer": "gd", "lr": 0.7, "momentum": 0.9, "weight_decay": 0.01},
+    {"optimizer": "adam", "lr": 0.05, "weight_decay": 0.001},
+    {"optimizer": "adam", "lr": 0.2, "lr_schedule": "step", "step_size": 2, "gamma": 0.5},
+    {"optimizer": "gd", "lr": 2.0, "fix_last_layer": False},
+    {"optimizer": "adam", "lr": 0.1, "weight_norm": True},
+    {"optimizer": "gd", "lr": 1.0, "batch_size": 8},
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_numpy_path_matches_torch_autograd_and_optim(case):
+    torch = pytest.importorskip("torch")
+    n, d, h, steps = 20, 6, 8, 5
+    data = tiny_data(n, d, h, seed=3)
+    p = {**P, "batch_size": n, "steps": steps, "probe_steps": list(range(steps + 1)), **case}
+    ours = T.train(p, 7, data, "cpu")
+    # reference: plain torch autograd + torch.optim, written independently
+    W = torch.tensor(data["W0"], requires_grad=True)
+    a = torch.tensor(data["a0"], requires_grad=not p["fix_last_layer"])
+    X, y = torch.tensor(data["X"]), torch.tensor(data["y"])
+    params = [W] + ([a] if not p["fix_last_layer"] else [])
+    if p["optimizer"] == "gd":
+        opt = torch.optim.SGD(params, lr=p["lr"], momentum=p["momentum"], weight_decay=p["weight_decay"])
+    else:
+        opt = torch.optim.Adam(params, lr=p["lr"], betas=(p["adam_beta1"], p["adam_beta2"]),
+                               eps=p["adam_eps"], weight_decay=p["weight_decay"])
+    sched = torch.optim.lr_scheduler.StepLR(opt, p["step_size"], p["gamma"]) if p["lr_schedule"] == "step" else None
+    batches = T.batch_indices(7, n, p["batch_size"], steps)
+    for t in range(steps):
+        if p["weight_norm"]:
+            with torch.no_grad():
+                W.mul_(math.sqrt(h * d) / W.norm())
+        np.testing.assert_allclose(ours.W[t], W.detach().numpy(), rtol=2e-4, atol=2e-5)
+        idx = batches[t]
+        Xb, yb = (X, y) if idx is None else (X[idx], y[idx])
+        loss = ((torch.tanh(Xb @ W.T / math.sqrt(d)) @ a / math.sqrt(h) - yb) ** 2).mean()
+        assert ours.loss[t] == pytest.approx(loss.item(), rel=1e-4)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if sched:
+            sched.step()
+    np.testing.assert_allclose(ours.W[steps], W.detach().numpy(), rtol=2e-4, atol=2e-5)
+
+
+def test_torch_backend_matches_numpy_backend():
+    pytest.importorskip("torch")
+    data = tiny_data(30, 5, 7, seed=1)
+    p = {**P, "optimizer": "adam", "lr": 0.1, "steps": 4, "probe_steps": [0, 4], "batch_size": 30}
+    a = T.train(p, 0, data, "cpu")
+    b = T.train(p, 0, data, "torch-cpu")
+    np.testing.assert_allclose(a.W, b.W, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-5)
+
+
+def test_divergence_is_recorded_not_raised():
+    data = generate(0, d=10, h=12, n=30, n_test=5, label_noise_std=0.3)
+    res = run({"optimizer": "adam", "lr": 1e20, "steps": 4, "probe_steps": [0, 2, 4]}, data)
+    assert res.diverged and res.first_bad_step == 1
+    assert np.isfinite(res.W[0]).all()
+    assert np.isnan(res.W[1:]).all()
+    assert np.isfinite(res.loss[:1]).all() and np.isnan(res.loss[2:]).all()
+
+
+def test_stable_run_is_not_diverged():
+    data = generate(0, d=10, h=12, n=30, n_test=5, label_noise_std=0.3)
+    res = run({"optimizer": "gd", "lr": 0.1, "steps": 3, "probe_steps": [0, 3]}, data)
+    assert not res.diverged and res.first_bad_step == -1 and np.isfinite(res.W).all()
+
+
+def test_step_lr_schedule_values():
+    p = {**P, "lr": 1.0, "lr_schedule": "step", "step_size": 2, "gamma": 0.5}
+    assert [T.lr_at(p, t) for t in range(5)] == [1.0, 1.0, 0.5, 0.5, 0.25]
+
+
+def test_minibatches_cover_each_epoch_once():
+    b = T.batch_indices(0, 10, 3, 6)
+    assert all(len(x) == 3 for x in b)
+    assert len(set(np.concatenate(b[:3]))) == 9  # one epoch: 3 disjoint batches
+    assert T.batch_indices(0, 10, 10, 2) == [None, None]

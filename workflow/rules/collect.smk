@@ -1,0 +1,22 @@
+# Stage 6: one tidy table per experiment (a row per run and probe step) + all ESDs.
+
+
+rule collect:
+    input:
+        unpack(collect_inputs),
+    output:
+        table=RESULTS + "/{experiment}/table.parquet",
+        esd=RESULTS + "/{experiment}/esd.parquet",
+    params:
+        code=code_hash("collect"),
+    log:
+        RESULTS + "/logs/{experiment}/collect.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        ENV
+    shell:
+        "{PY} -m htcore collect --table {output.table} --esd-table {output.esd}"
+        " --eval {input.eval} --summary {input.summary} --tails {input.tails}"
+        " --trace {input.trace} --esd {input.esd} > {log} 2>&1"

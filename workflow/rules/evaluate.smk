@@ -1,0 +1,24 @@
+# Stage 3: read-out losses, KTA and sim(W, beta*) per probe step of one run.
+
+
+rule evaluate:
+    input:
+        data=data_of_eval,
+        weights=weights_of_eval,
+    output:
+        RESULTS + "/{experiment}/eval/{run}.parquet",
+    params:
+        spec=eval_spec,
+        code=code_hash("evaluate"),
+    log:
+        RESULTS + "/logs/{experiment}/evaluate/{run}.log",
+    benchmark:
+        RESULTS + "/benchmarks/{experiment}/evaluate/{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=stage_mem_mb("evaluate"),
+    conda:
+        ENV
+    shell:
+        "{PY} -m htcore --threads {threads} evaluate --spec {params.spec:q} --data {input.data}"
+        " --weights {input.weights} --out {output} > {log} 2>&1"

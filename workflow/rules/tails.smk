@@ -1,0 +1,23 @@
+# Stage 5: power-law tail fits (Hill, CSN/KS), MP bulk fit and shape label per snapshot.
+
+
+rule tails:
+    input:
+        esd=rules.spectra.output.esd,
+    output:
+        RESULTS + "/{experiment}/tails/{run}.parquet",
+    params:
+        spec=tails_spec,
+        code=code_hash("tails"),
+    log:
+        RESULTS + "/logs/{experiment}/tails/{run}.log",
+    benchmark:
+        RESULTS + "/benchmarks/{experiment}/tails/{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=stage_mem_mb("tails"),
+    conda:
+        ENV
+    shell:
+        "{PY} -m htcore --threads {threads} tails --spec {params.spec:q} --esd {input.esd}"
+        " --out {output} > {log} 2>&1"
