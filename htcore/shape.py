@@ -40,8 +40,10 @@ gamma)^2]``; so the bulk edges are ``lambda_pm = sigma^2 (sqrt h +- sqrt d)^2``.
 The shape label (:func:`shape_label`), rules in order
 -----------------------------------------------------
 1. MP fit not ``"ok"`` (non-finite or degenerate input) -> ``"fit-failed"``.
-2. The bulk is MP-like when ``mp.ks <= KS_MP_MAX`` (0.05) **and** at most
-   ``SPIKE_FRACTION_MAX`` (1%) of the ``p`` eigenvalues lie above the spike
+2. The bulk is MP-like when ``mp.ks <= max(KS_MP_MAX, KS_MP_PER_P / p)`` (0.05, or
+   8/p for small matrices: on pure noise ``mp.ks`` is about 1.5/p to 5/p, as
+   eigenvalues are rigid) **and** at most ``max(SPIKES_MIN_ALLOWED,
+   SPIKE_FRACTION_MAX * p)`` eigenvalues (3, or 1% of ``p``) lie above the spike
    threshold. Then: no spike -> ``"random-like"``; one or more -> ``"bulk+spike"``.
    The tail fit is not consulted (a tail alpha of an MP spectrum means nothing).
 3. Otherwise (bulk deformed, or many eigenvalues beyond the edge) the KS tail fit
@@ -72,7 +74,9 @@ from htcore import tails
 __all__ = [
     "TW_MARGIN",
     "KS_MP_MAX",
+    "KS_MP_PER_P",
     "SPIKE_FRACTION_MAX",
+    "SPIKES_MIN_ALLOWED",
     "ALPHA_VERY_HEAVY",
     "ALPHA_NO_TAIL",
     "LABELS",
@@ -80,16 +84,21 @@ __all__ = [
     "mp_cdf",
     "mp_quantile",
     "fit_mp",
+    "bulk_is_mp",
     "shape_label",
     "tail_summary",
 ]
 
 #: Edge margin in units of the Tracy-Widom scale (P(TW_1 > 4) ~ 1e-4).
 TW_MARGIN = 4.0
-#: Largest KS distance between the bulk and the fitted MP law still called MP-like.
+#: Largest KS distance between the bulk and the fitted MP law still called MP-like...
 KS_MP_MAX = 0.05
-#: Largest fraction of eigenvalues above the spike threshold still called spikes.
+#: ...raised to KS_MP_PER_P / p for small p (pure noise reaches ~5 / p).
+KS_MP_PER_P = 8.0
+#: Largest fraction of the p eigenvalues above the spike threshold still called spikes...
 SPIKE_FRACTION_MAX = 0.01
+#: ...but never fewer than this many.
+SPIKES_MIN_ALLOWED = 3
 #: Tail exponent below which a tail is "very heavy".
 ALPHA_VERY_HEAVY = 2.0
 #: Tail exponent above which there is no power-law tail to speak of.
@@ -257,10 +266,11 @@ def fit_mp(eigs, h: int, d: int) -> MPFit:
 def bulk_is_mp(mp: MPFit, *, ks_mp_max: float = KS_MP_MAX,
                spike_fraction_max: float = SPIKE_FRACTION_MAX) -> bool:
     """Rule 2 of the label: MP-shaped bulk and at most a few eigenvalues beyond it."""
+    p = mp.n_eigs
     return (
         mp.status == "ok"
-        and mp.ks <= ks_mp_max
-        and mp.n_spikes <= spike_fraction_max * mp.n_eigs
+        and mp.ks <= max(ks_mp_max, KS_MP_PER_P / p)
+        and mp.n_spikes <= max(SPIKES_MIN_ALLOWED, spike_fraction_max * p)
     )
 
 
