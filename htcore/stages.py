@@ -129,6 +129,7 @@ def tails(spec: Mapping[str, Any], esd_path: str, out: str) -> None:
         eigs = esd["eigenvalue"][esd["step"] == s]
         rows.append(tail_summary(eigs, h, d, min_tail=t["min_tail"], bootstrap=t["bootstrap"],
                                  n_boot=t["n_boot"], seed=spec["seed"]))
-    cols = {k: [r[k] for r in rows] for k in rows[0]}
+    # lambda_max is in the spectra summary already; the bootstrap seed gets its own name
+    cols = {("boot_seed" if k == "seed" else k): [r[k] for r in rows] for k in rows[0] if k != "lambda_max"}
     write_table(out, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},
                 meta={"spec": to_json(spec)})
