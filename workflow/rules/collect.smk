@@ -11,6 +11,8 @@ rule collect:
         code=code_hash("collect"),
     log:
         RESULTS + "/logs/{experiment}/collect.log",
+    benchmark:
+        RESULTS + "/benchmarks/{experiment}/collect.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -19,6 +19,8 @@ rule figure:
         code=code_hash("figure"),
     log:
         RESULTS + "/logs/{experiment}/figure/{figure}.log",
+    benchmark:
+        RESULTS + "/benchmarks/{experiment}/figure/{figure}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -1,0 +1,235 @@
+"""The whole workflow on the tiny config, in temp dirs: tables, figures, incremental
+re-runs (dry runs), determinism, divergence, bad configs, lint."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from htcore import evaluate as E
+from htcore.io import load_npz
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
+
+pytestmark = pytest.mark.slow
+
+
+def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake on the repository's Snakefile in ``workdir``."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def planned(workdir: Path) -> dict[str, int]:
+    """Jobs a dry run would execute, per rule ({} when nothing is to be done)."""
+    out = smk(workdir, "-n").stdout
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    counts.pop("total", None)
+    return {k: int(v) for k, v in counts.items()}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny study run once, end to end."""
+    work = tmp_path_factory.mktemp("tiny")
+    write_config(work, TINY)
+    smk(work, "-j", "2", "all")
+    return work
+
+
+def table(work: Path, name: str = "table") -> pd.DataFrame:
+    return pd.read_parquet(work / "results/lr_sweep" / f"{name}.parquet")
+
+
+# ------------------------------------------------------------------------ outputs
+
+def test_table_has_one_row_per_run_and_probe_step(tiny_run):
+    t = table(tiny_run)
+    exp = TINY["experiments"]["lr_sweep"]
+    n_runs = len(exp["grid"]["optimizer"]) * len(exp["grid"]["lr"]) * len(exp["seeds"])
+    assert len(t) == n_runs * 2 and t["eval_id"].nunique() == n_runs
+    for col in ["experiment", "eval_id", "train_id", "seed", "optimizer", "lr", "n", "d", "h", "step",
+                "diverged", "first_bad_step", "train_loss", "test_loss", "kta", "sim", "lambda_max",
+                "frob_norm2", "stable_rank", "hill_alpha", "hill_xmin", "hill_n_tail", "hill_D",
+                "hill_alphahat", "ks_alpha", "ks_xmin", "ks_n_tail", "ks_D", "ks_alphahat",
+                "n_spikes", "shape_label", "student_loss"]:
+        assert col in t.columns, col
+    assert not t["diverged"].any()
+    assert np.isfinite(t[["train_loss", "test_loss", "kta", "sim", "lambda_max", "ks_alpha"]]).all().all()
+    assert ((t["sim"] >= 0) & (t["sim"] <= 1) & (t["kta"] > 0) & (t["kta"] <= 1)).all()
+    # every run of a seed starts from the same W, a and data: identical step-0 rows
+    step0 = t[t["step"] == 0].groupby("seed")[["train_loss", "test_loss", "kta", "sim", "lambda_max"]].nunique()
+    assert (step0 == 1).all().all()
+
+
+def test_table_values_equal_a_direct_computation(tiny_run):
+    t = table(tiny_run)
+    row = t[(t["eval_id"] == "optimizer~adam/lr~10/seed~1") & (t["step"] == 3)].iloc[0]
+    data = load_npz(tiny_run / "results/lr_sweep/data/seed~1.npz")
+    w = load_npz(tiny_run / "results/lr_sweep/train/optimizer~adam/lr~10/seed~1/weights.npz")
+    m = E.evaluate_snapshot(w["W"][list(w["probe_steps"]).index(3)], data, TINY["defaults"]["reg_lambda"])
+    for k, v in m.items():
+        assert row[k] == pytest.approx(v, rel=1e-12)
+    W = w["W"][-1].astype(np.float64)
+    assert row["lambda_max"] == pytest.approx(np.linalg.svd(W, compute_uv=False)[0] ** 2, rel=1e-9)
+    assert row["frob_norm2"] == pytest.approx(np.sum(W**2), rel=1e-9)
+
+
+def test_esd_table_is_whole(tiny_run):
+    esd = table(tiny_run, "esd")
+    d = TINY["defaults"]["d"]
+    assert len(esd) == 12 * 2 * d
+    one = esd[(esd["train_id"] == "optimizer~gd/lr~1000/seed~0") & (esd["step"] == 3)]
+    w = load_npz(tiny_run / "results/lr_sweep/train/optimizer~gd/lr~1000/seed~0/weights.npz")
+    sv = np.linalg.svd(w["W"][-1].astype(np.float64), compute_uv=False)
+    np.testing.assert_allclose(np.sort(one["eigenvalue"].to_numpy()), np.sort(sv**2), rtol=1e-8)
+
+
+def test_figures_exist_as_png_and_pdf(tiny_run):
+    figs = tiny_run / "results/lr_sweep/figures"
+    for name in ["losses", "kta", "sim", "alpha_hill", "alpha_ks"]:
+        png, pdf = figs / f"{name}.png", figs / f"{name}.pdf"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+# ------------------------------------------------------------- incremental re-runs
+
+def test_nothing_changed_plans_nothing(tiny_run):
+    assert planned(tiny_run) == {}
+
+
+@pytest.fixture()
+def copy_of_run(tiny_run, tmp_path) -> Path:
+    work = tmp_path / "copy"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    return work
+
+
+def edited(work: Path, edit) -> dict[str, int]:
+    cfg = copy.deepcopy(TINY)
+    edit(cfg)
+    write_config(work, cfg)
+    return planned(work)
+
+
+def test_adding_a_learning_rate_plans_only_the_new_runs(copy_of_run):
+    jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0))
+    new_runs = 2 * 2  # 2 optimizers x 2 seeds
+    assert jobs == {"train": new_runs, "evaluate": new_runs, "spectra": new_runs, "tails": new_runs,
+                    "collect": 1, "figure": 5, "all": 1}
+
+
+def test_adding_a_seed_plans_only_that_seed(copy_of_run):
+    jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["seeds"].append(7))
+    assert jobs == {"generate_data": 1, "train": 6, "evaluate": 6, "spectra": 6, "tails": 6,
+                    "collect": 1, "figure": 5, "all": 1}
+
+
+def test_changing_reg_lambda_reruns_evaluation_not_training(copy_of_run):
+    jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("reg_lambda", 0.1))
+    assert jobs == {"evaluate": 12, "collect": 1, "figure": 5, "all": 1}
+
+
+# -------------------------------------------------------------------- determinism
+
+def test_same_config_same_numbers(tiny_run, tmp_path):
+    again = tmp_path / "again"
+    write_config(again, TINY)
+    smk(again, "-j", "2", "all")
+    for name in ("table", "esd"):
+        a, b = table(tiny_run, name), table(again, name)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+# --------------------------------------------------------------------- divergence
+
+def test_diverging_run_is_recorded_and_workflow_succeeds(tmp_path):
+    cfg = copy.deepcopy(TINY)
+    cfg["experiments"]["lr_sweep"]["grid"] = {"optimizer": ["adam"], "lr": [1.0, 1.0e20]}
+    cfg["experiments"]["lr_sweep"]["seeds"] = [0]
+    write_config(tmp_path, cfg)
+    proc = smk(tmp_path, "-j", "2", "all")
+    assert proc.returncode == 0
+    t = table(tmp_path)
+    bad = t[t["lr"] == 1e20].set_index("step")
+    assert bool(bad.loc[3, "diverged"]) and not bool(bad.loc[0, "diverged"])
+    assert (bad["first_bad_step"] == 1).all()
+    assert np.isnan(bad.loc[3, ["train_loss", "test_loss", "kta", "sim", "lambda_max", "ks_alpha"]].astype(float)).all()
+    assert bad.loc[3, "shape_label"] == "fit-failed"
+    assert np.isfinite(bad.loc[0, ["train_loss", "ks_alpha"]].astype(float)).all()
+    good = t[t["lr"] == 1.0]
+    assert not good["diverged"].any()
+    assert (tmp_path / "results/lr_sweep/figures/losses.png").exists()
+
+
+# -------------------------------------------------------------------- bad configs
+
+BAD = {
+    "unknown key": (lambda c: c["defaults"].__setitem__("lrr", 1.0), "defaults.lrr"),
+    "unknown grid key": (lambda c: c["experiments"]["lr_sweep"]["grid"].__setitem__("foo", [1]),
+                         "experiments.lr_sweep.grid.foo"),
+    "unknown optimizer": (lambda c: c["experiments"]["lr_sweep"]["grid"].__setitem__("optimizer", ["sgd"]),
+                          "experiments.lr_sweep.grid.optimizer[0]"),
+    "negative lr": (lambda c: c["experiments"]["lr_sweep"]["grid"].__setitem__("lr", [0.1, -1.0]),
+                    "experiments.lr_sweep.grid.lr[1]"),
+    "non-numeric lr": (lambda c: c["defaults"].__setitem__("lr", "fast"), "defaults.lr"),
+    "empty grid": (lambda c: c["experiments"]["lr_sweep"]["grid"].__setitem__("lr", []),
+                   "experiments.lr_sweep.grid.lr"),
+    "huge integer lr": (lambda c: c["experiments"]["lr_sweep"]["grid"].__setitem__("lr", [10**20]),
+                        "experiments.lr_sweep.grid.lr[0]"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, case):
+    edit, key = BAD[case]
+    cfg = copy.deepcopy(TINY)
+    edit(cfg)
+    write_config(tmp_path, cfg)
+    proc = smk(tmp_path, "-j", "1", "all", check=False)
+    assert proc.returncode != 0
+    err = proc.stderr + proc.stdout
+    assert f"Invalid configuration: {key}" in err, err
+    assert "Traceback" not in err and 'File "' not in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_config_loses_nothing_already_computed(copy_of_run):
+    before = {p: p.stat().st_mtime for p in (copy_of_run / "results").rglob("*.parquet")}
+    cfg = copy.deepcopy(TINY)
+    cfg["defaults"]["optimizer"] = "sgd"
+    write_config(copy_of_run, cfg)
+    assert smk(copy_of_run, "-j", "1", "all", check=False).returncode != 0
+    after = {p: p.stat().st_mtime for p in (copy_of_run / "results").rglob("*.parquet")}
+    assert before == after
+
+
+# --------------------------------------------------------------------------- lint
+
+def test_snakemake_lint_is_clean():
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "-s", str(ROOT / "Snakefile"), "-d", str(ROOT)],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
