@@ -146,18 +146,34 @@ class MPFit:
     status: str
 
 
+def _edges(gamma):
+    return (1.0 - math.sqrt(gamma)) ** 2, (1.0 + math.sqrt(gamma)) ** 2
+
+
 def _theta_of(x, gamma):
-    m, r = 1.0 + gamma, 2.0 * math.sqrt(gamma)
-    return np.arccos(np.clip((np.asarray(x, dtype=np.float64) - m) / r, -1.0, 1.0))
+    """``theta`` with ``x = a + (b - a) cos^2(theta / 2)`` (0 at the upper edge b, pi at a).
+
+    ``tan(theta / 2) = sqrt((b - x) / (x - a))``: well conditioned at both edges.
+    """
+    a, b = _edges(gamma)
+    x = np.asarray(x, dtype=np.float64)
+    return 2.0 * np.arctan2(np.sqrt(np.clip(b - x, 0.0, None)), np.sqrt(np.clip(x - a, 0.0, None)))
 
 
 def _cdf_of_theta(theta, gamma):
-    """MP CDF at ``x = 1 + gamma + 2 sqrt(gamma) cos(theta)``, closed form."""
+    """MP CDF at ``x = 1 + gamma + 2 sqrt(gamma) cos(theta)``, closed form.
+
+    With ``m = 1 + gamma``, ``r = 2 sqrt(gamma)``, ``k = (1 - sqrt gamma) / (1 + sqrt
+    gamma)``, integrating the density ``sqrt((b - x)(x - a)) / (2 pi gamma x)``:
+    ``F = (2/pi) [((1+gamma)(pi - theta) + 2 sqrt(gamma) sin theta) / (4 gamma)
+    - (1-gamma)/(2 gamma) (pi/2 - arctan(k tan(theta/2)))]``.
+    """
     sg = math.sqrt(gamma)
     k = (1.0 - sg) / (1.0 + sg)
     first = (1.0 - gamma) / (2.0 * gamma) * (np.pi / 2.0 - np.arctan(k * np.tan(theta / 2.0)))
     second = ((1.0 + gamma) * (np.pi - theta) + 2.0 * sg * np.sin(theta)) / (4.0 * gamma)
-    return np.clip((2.0 / np.pi) * (second - first), 0.0, 1.0)
+    cdf = np.clip((2.0 / np.pi) * (second - first), 0.0, 1.0)
+    return np.where(theta <= 0.0, 1.0, np.where(theta >= np.pi, 0.0, cdf))
 
 
 def mp_cdf(x, gamma: float) -> np.ndarray:
@@ -189,7 +205,8 @@ def mp_quantile(q, gamma: float) -> np.ndarray:
         lo = np.where(above, mid, lo)
         hi = np.where(above, hi, mid)
     theta = 0.5 * (lo + hi)
-    return 1.0 + gamma + 2.0 * math.sqrt(gamma) * np.cos(theta)
+    a, b = _edges(gamma)
+    return a + (b - a) * np.cos(theta / 2.0) ** 2  # no cancellation near a = 0
 
 
 def _failed_mp(h, d, status, lambda_max=float("nan")) -> MPFit:

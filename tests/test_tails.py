@@ -1,0 +1,267 @@
+"""htcore.tails: known answers, exactness against the naive loop and `powerlaw`, trust checks."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from htcore.shape import mp_quantile
+from htcore.tails import (
+    PowerLawFit,
+    alpha_ci,
+    compare_alternatives,
+    fit_hill,
+    fit_ks,
+    fit_ks_naive,
+    gof_pvalue,
+    prepare_eigs,
+)
+
+ALPHAS = [1.5, 2.0, 2.5, 3.0, 4.0, 6.0]
+
+
+def pareto(alpha: float, n: int, seed: int, xmin: float = 1.0) -> np.ndarray:
+    """n iid draws of a continuous power law p(x) ~ x^-alpha on [xmin, inf)."""
+    u = np.random.default_rng(seed).random(n)
+    return xmin * (1.0 - u) ** (-1.0 / (alpha - 1.0))
+
+
+def gaussian_esd(h: int, d: int, seed: int) -> np.ndarray:
+    w = np.random.default_rng(seed).standard_normal((h, d))
+    return np.linalg.eigvalsh(w.T @ w)
+
+
+def assert_same_fit(fast: PowerLawFit, naive: PowerLawFit) -> None:
+    assert fast.status == naive.status
+    assert fast.xmin_index == naive.xmin_index
+    assert fast.n_tail == naive.n_tail
+    for field in ("alpha", "xmin", "D", "se", "alphahat"):
+        assert getattr(fast, field) == pytest.approx(getattr(naive, field), rel=1e-9, abs=1e-9)
+
+
+# ---------------------------------------------------------------- known answers
+
+
+@pytest.mark.parametrize("n", [1000, 10000])
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_ks_recovers_pareto_alpha_and_equals_naive(alpha, n):
+    x = pareto(alpha, n, seed=int(10 * alpha) + n)
+    fit = fit_ks(x)
+    assert fit.status == "ok" and fit.method == "ks"
+    assert abs(fit.alpha - alpha) < 3 * fit.se, (fit.alpha, fit.se)
+    assert_same_fit(fit, fit_ks_naive(x))
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_gof_does_not_reject_a_true_power_law(alpha):
+    x = pareto(alpha, 1000, seed=7)
+    fit = fit_ks(x)
+    p = gof_pvalue(x, fit, n_boot=40, seed=1)
+    assert p > 0.05
+
+
+def test_gof_does_not_reject_large_sample():
+    x = pareto(2.5, 10000, seed=11)
+    p = gof_pvalue(x, fit_ks(x), n_boot=10, seed=0)
+    assert p > 0.05
+
+
+def test_gof_rejects_non_power_laws():
+    rng = np.random.default_rng(5)
+    for x in (rng.lognormal(0.0, 1.0, 1000), rng.random(1000) + 1.0):
+        assert gof_pvalue(x, fit_ks(x), n_boot=100, seed=0) < 0.05
+
+
+def test_gof_is_seeded_and_checks_its_fit():
+    x = pareto(2.5, 500, seed=3)
+    fit = fit_ks(x)
+    assert gof_pvalue(x, fit, n_boot=20, seed=4) == gof_pvalue(x, fit, n_boot=20, seed=4)
+    with pytest.raises(ValueError):
+        gof_pvalue(x[1:], fit, n_boot=5)
+    hill = fit_hill(x)
+    assert 0.0 <= gof_pvalue(x, hill, n_boot=20, seed=0) <= 1.0
+
+
+def test_alpha_ci_covers_truth_and_shrinks_with_n():
+    small, large = pareto(2.5, 1000, seed=21), pareto(2.5, 10000, seed=22)
+    lo, hi = alpha_ci(small, n_boot=60, seed=0)
+    assert lo < 2.5 < hi
+    lo2, hi2 = alpha_ci(large, n_boot=15, seed=0)
+    assert hi2 - lo2 < hi - lo
+    assert alpha_ci(small, n_boot=20, seed=3) == alpha_ci(small, n_boot=20, seed=3)
+    lo_h, hi_h = alpha_ci(small, n_boot=50, seed=0, method="hill")
+    assert lo_h < fit_hill(small).alpha < hi_h
+
+
+def test_compare_alternatives_signs():
+    x = pareto(2.5, 2000, seed=8)
+    res = compare_alternatives(x, fit_ks(x))
+    assert set(res) == {"exponential", "lognormal", "truncated_power_law"}
+    r, p = res["exponential"]
+    assert r > 0 and p < 0.01  # a power law is clearly not exponential
+    r, p = res["truncated_power_law"]
+    assert r <= 0 and p > 0.05  # the nested cutoff does not help on a pure power law
+    assert all(math.isfinite(v) for pair in res.values() for v in pair)
+
+    # exponential data, tail from the median on (Hill's xmin): both alternatives win
+    y = np.random.default_rng(9).exponential(1.0, 3000) + 1.0
+    res = compare_alternatives(y, fit_hill(y))
+    assert res["exponential"][0] < 0 and res["exponential"][1] < 0.01
+    assert res["truncated_power_law"][0] < 0 and res["truncated_power_law"][1] < 0.01
+
+
+def test_hill_fails_alone_on_a_gaussian_matrix():
+    # The motivation for htcore.shape: Hill reads ~2.45 off pure noise.
+    fit = fit_hill(gaussian_esd(1500, 1000, seed=0))
+    assert fit.status == "ok" and fit.n_tail == 500
+    assert 2.3 < fit.alpha < 2.6
+
+
+# ------------------------------------------------------------ exactness & speed
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: gaussian_esd(1500, 1000, seed=1), id="gaussian-1500x1000"),
+        pytest.param(lambda: 3.0 * mp_quantile(np.random.default_rng(2).random(10000), 2 / 3),
+                     id="mp-sample-10000"),
+        pytest.param(lambda: np.concatenate([mp_quantile(np.random.default_rng(3).random(900), 0.5),
+                                             pareto(2.2, 100, seed=4, xmin=3.0)]),
+                     id="mp-plus-tail"),
+        pytest.param(lambda: np.round(pareto(2.0, 2000, seed=5), 1), id="ties-rounded"),
+        pytest.param(lambda: np.repeat(pareto(3.0, 300, seed=6), 3), id="ties-repeated"),
+        pytest.param(lambda: np.array([1.0, 1.0, 2.0, 2.0, 2.0, 5.0, 5.0]), id="ties-small"),
+        pytest.param(lambda: np.array([1.0, 2.0]), id="two-values"),
+        pytest.param(lambda: np.array([3.0, 1.0, 2.0, 7.0, 5.0]), id="five-values"),
+        pytest.param(lambda: np.concatenate([np.zeros(50), pareto(4.0, 500, seed=7)]),
+                     id="with-zeros"),
+        pytest.param(lambda: np.exp(np.random.default_rng(8).normal(0, 30, 2000)), id="huge-range"),
+        pytest.param(lambda: 1.0 + 1e-9 * np.random.default_rng(9).random(1000), id="narrow"),
+    ],
+)
+def test_fast_equals_naive(make):
+    x = make()
+    assert_same_fit(fit_ks(x), fit_ks_naive(x))
+
+
+def test_fast_fit_is_fast():
+    import time
+
+    x = pareto(2.5, 10000, seed=1)
+    fit_ks(x)
+    best = min(_timed(fit_ks, x) for _ in range(3))
+    assert best < 0.5  # target 150 ms (benchmarks/bench_tails.py); generous for CI noise
+
+
+def _timed(f, x):
+    import time
+
+    t = time.perf_counter()
+    f(x)
+    return time.perf_counter() - t
+
+
+# ------------------------------------------------------------ `powerlaw` agreement
+
+
+@pytest.mark.parametrize("alpha", [1.5, 2.5, 4.0, 6.0])
+def test_agrees_with_powerlaw_package_uncapped(alpha):
+    powerlaw = pytest.importorskip("powerlaw")
+    x = pareto(alpha, 1000, seed=31 + int(alpha))
+    ours = fit_ks(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # xmin searched by powerlaw itself; alpha range uncapped (default is [0, 3])
+        pl = powerlaw.Fit(x, discrete=False, parameter_ranges={"alpha": [1.0, None]}, verbose=0)
+        assert pl.xmin == ours.xmin
+        assert pl.alpha == pytest.approx(ours.alpha, abs=1e-6)
+        assert pl.D == pytest.approx(ours.D, abs=1e-6)
+        assert pl.power_law.n == ours.n_tail
+        hill = fit_hill(x)
+        fixed = powerlaw.Fit(x, xmin=hill.xmin, discrete=False,
+                             parameter_ranges={"alpha": [1.0, None]}, verbose=0).power_law
+        assert fixed.alpha == pytest.approx(hill.alpha, abs=1e-6)
+        assert fixed.D == pytest.approx(hill.D, abs=1e-6)
+
+
+def test_powerlaw_default_cap_is_what_we_avoid():
+    powerlaw = pytest.importorskip("powerlaw")
+    x = pareto(6.0, 1000, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        capped = powerlaw.Fit(x, verbose=0)
+    assert capped.alpha <= 3.0 + 1e-9  # silently capped, from a tiny tail
+    assert abs(fit_ks(x).alpha - 6.0) < 0.5
+
+
+# ------------------------------------------------------------ conventions & edge cases
+
+
+def test_hill_index_for_even_and_odd_n():
+    # odd N = 5: k = 2 (the median), n_tail = 3
+    f = fit_hill(np.array([5.0, 1.0, 4.0, 2.0, 3.0]), min_tail=1)
+    assert (f.xmin_index, f.xmin, f.n_tail) == (2, 3.0, 3)
+    assert f.alpha == pytest.approx(1 + 3 / (math.log(4 / 3) + math.log(5 / 3)))
+    # even N = 4: k = 2 (upper middle value, the authors' int(N/2)), n_tail = 2
+    f = fit_hill(np.array([1.0, 2.0, 4.0, 8.0]), min_tail=1)
+    assert (f.xmin_index, f.xmin, f.n_tail) == (2, 4.0, 2)
+    assert f.alpha == pytest.approx(1 + 2 / math.log(2))
+    assert f.se == pytest.approx((f.alpha - 1) / math.sqrt(2))
+    assert f.alphahat == pytest.approx(f.alpha * math.log10(8.0))
+    assert f.D == pytest.approx(abs(1 - 2.0 ** (1 - f.alpha) - 0.5))
+
+
+def test_small_tails_are_flagged_not_hidden():
+    x = pareto(2.5, 1000, seed=2)
+    fit = fit_ks(x, min_tail=5000)
+    assert fit.status == "tail-too-small" and math.isfinite(fit.alpha)
+    hill = fit_hill(x[:12])
+    assert hill.n_tail == 6 and hill.status == "tail-too-small"
+    assert fit_hill(x[:12], min_tail=6).status == "ok"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_never_raises(bad):
+    x = pareto(2.5, 500, seed=1)
+    x[17] = bad
+    for fit in (fit_hill(x), fit_ks(x), fit_ks_naive(x)):
+        assert fit.status == "non-finite"
+        assert math.isnan(fit.alpha) and math.isnan(fit.D) and fit.xmin_index == -1
+        assert fit.n_tail == 0
+        assert math.isnan(gof_pvalue(x, fit, n_boot=5))
+        assert all(math.isnan(v) for pair in compare_alternatives(x, fit).values() for v in pair)
+    assert all(math.isnan(v) for v in alpha_ci(x, n_boot=5))
+
+
+@pytest.mark.parametrize("x", [[], [0.0, 0.0], [2.0], [3.0, 3.0, 3.0], [-1.0, 0.0]])
+def test_degenerate_spectra_have_no_candidate(x):
+    for fit in (fit_hill(x), fit_ks(x), fit_ks_naive(x)):
+        assert fit.status == "no-candidate" and math.isnan(fit.alpha)
+
+
+def test_zeros_and_round_off_are_dropped():
+    x = pareto(3.0, 400, seed=12)
+    noisy = np.concatenate([x, np.zeros(100), [-1e-14, 1e-16 * x.max()]])
+    clean, status = prepare_eigs(noisy)
+    assert status == "ok" and clean.size == 400 and np.all(np.diff(clean) >= 0)
+    a, b = fit_ks(x), fit_ks(noisy)
+    assert (a.alpha, a.xmin, a.D, a.xmin_index, a.n_eigs) == (b.alpha, b.xmin, b.D, b.xmin_index, b.n_eigs)
+
+
+def test_alpha_is_scale_invariant_and_alphahat_is_not():
+    x = pareto(2.5, 1000, seed=13)
+    a, b = fit_ks(x), fit_ks(100.0 * x)
+    assert a.xmin_index == b.xmin_index
+    assert a.alpha == pytest.approx(b.alpha, rel=1e-12)
+    assert b.alphahat == pytest.approx(a.alpha * math.log10(100.0 * x.max()))
+
+
+def test_importing_the_modules_does_not_import_scipy():
+    code = "import sys, htcore.tails, htcore.shape; assert 'scipy' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
