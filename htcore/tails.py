@@ -197,6 +197,19 @@ def _ks_distance(logx: np.ndarray, k: int, alpha: float) -> float:
     return float(np.max(np.abs(model - emp)))
 
 
+def _hill(x: np.ndarray):
+    """Hill's fit on sorted positive ``x``: ``(k, alpha, D)`` with ``k = N // 2``, or None."""
+    n = x.size
+    if n < 2:
+        return None
+    k = n // 2
+    s = float(np.sum(np.log(x[k:] / x[k])))
+    if not s > 0:
+        return None
+    alpha = 1.0 + (n - k) / s
+    return k, alpha, _ks_distance(np.log(x), k, alpha)
+
+
 def fit_hill(eigs, min_tail: int = 10) -> PowerLawFit:
     """PL_Alpha_Hill: the MLE alpha with xmin fixed at the median eigenvalue.
 
@@ -207,15 +220,11 @@ def fit_hill(eigs, min_tail: int = 10) -> PowerLawFit:
     x, status = prepare_eigs(eigs)
     if status != "ok":
         return _failed("hill", status)
-    n = x.size
-    if n < 2:
-        return _failed("hill", "no-candidate", n)
-    k = n // 2
-    s = float(np.sum(np.log(x[k:] / x[k])))
-    if not s > 0:
-        return _failed("hill", "no-candidate", n)
-    alpha = 1.0 + (n - k) / s
-    return _make_fit("hill", x, k, alpha, _ks_distance(np.log(x), k, alpha), min_tail)
+    found = _hill(x)
+    if found is None:
+        return _failed("hill", "no-candidate", x.size)
+    k, alpha, d = found
+    return _make_fit("hill", x, k, alpha, d, min_tail)
 
 
 def _lower_bounds(logx, cand, alpha, n_t, n_points):
@@ -319,18 +328,8 @@ def fit_ks_naive(eigs, min_tail: int = 10) -> PowerLawFit:
 
 def _refit(method: str, x: np.ndarray):
     """Refit sorted positive x with the same method; returns (alpha, D) or NaNs."""
-    if method == "ks":
-        found = _ks_search(x)
-        return (found[1], found[2]) if found else (np.nan, np.nan)
-    n = x.size
-    k = n // 2
-    if n < 2:
-        return np.nan, np.nan
-    s = float(np.sum(np.log(x[k:] / x[k])))
-    if not s > 0:
-        return np.nan, np.nan
-    alpha = 1.0 + (n - k) / s
-    return alpha, _ks_distance(np.log(x), k, alpha)
+    found = _ks_search(x) if method == "ks" else _hill(x)
+    return (found[1], found[2]) if found else (np.nan, np.nan)
 
 
 def _check_fit_matches(x: np.ndarray, fit: PowerLawFit) -> None:
