@@ -59,6 +59,26 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+class _NoPandas:
+    """Import hook that makes ``import pandas`` fail fast in the per-run jobs.
+
+    pyarrow imports pandas (~0.2 s, more than NumPy and pyarrow together) on its
+    first array conversion, only to check whether the input is a pandas object. The
+    per-run stages never hand it one, so they declare pandas unavailable; pyarrow
+    then skips its pandas integration. Measured here: a Parquet write went from
+    0.35 s to 0.13 s of process time."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is kept out of per-run jobs (htcore.cli)", name=name)
+        return None
+
+
+#: stages that run once per run (hundreds of jobs): no pandas
+PER_RUN_STAGES = ("data", "train", "evaluate", "spectra", "tails")
+
+
 def _set_threads(n: int) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(n)
@@ -67,6 +87,8 @@ def _set_threads(n: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _set_threads(args.threads)
+    if args.stage in PER_RUN_STAGES:
+        sys.meta_path.insert(0, _NoPandas)
     t0 = time.perf_counter()
     import importlib
 
