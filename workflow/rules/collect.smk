@@ -5,20 +5,20 @@ rule collect:
     input:
         unpack(collect_inputs),
     output:
-        table=RESULTS + "/{experiment}/table.parquet",
-        esd=RESULTS + "/{experiment}/esd.parquet",
+        table="results/{experiment}/table.parquet",
+        esd="results/{experiment}/esd.parquet",
     params:
         code=code_hash("collect"),
     log:
-        RESULTS + "/logs/{experiment}/collect.log",
+        "results/logs/{experiment}/collect.log",
     benchmark:
-        RESULTS + "/benchmarks/{experiment}/collect.tsv"
+        "results/benchmarks/{experiment}/collect.tsv"
     threads: 1
     resources:
         mem_mb=2000,
     conda:
         ENV
     shell:
-        "{PY} -m htcore collect --table {output.table} --esd-table {output.esd}"
+        "python -m htcore collect --table {output.table} --esd-table {output.esd}"
         " --eval {input.eval} --summary {input.summary} --tails {input.tails}"
         " --trace {input.trace} --esd {input.esd} > {log} 2>&1"

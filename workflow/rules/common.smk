@@ -1,6 +1,7 @@
 # Helpers shared by the rules: the validated study, run lookups, targets.
 # Everything that does not need `config` lives in htcore (htcore.config).
 
+import os
 import sys
 
 import yaml
@@ -20,7 +21,6 @@ def _load_study():
 
 
 STUDY = _load_study()
-RESULTS = "results"
 
 
 wildcard_constraints:
@@ -52,17 +52,17 @@ def tails_spec(wildcards):
 
 def data_of_train(wildcards):
     r = _run("train", wildcards)
-    return f"{RESULTS}/{r.experiment}/data/{r.data_id}.npz"
+    return rules.generate_data.output[0].format(experiment=r.experiment, run=r.data_id)
 
 
 def data_of_eval(wildcards):
     r = _run("eval", wildcards)
-    return f"{RESULTS}/{r.experiment}/data/{r.data_id}.npz"
+    return rules.generate_data.output[0].format(experiment=r.experiment, run=r.data_id)
 
 
 def weights_of_eval(wildcards):
     r = _run("eval", wildcards)
-    return f"{RESULTS}/{r.experiment}/train/{r.train_id}/weights.npz"
+    return rules.train.output.weights.format(experiment=r.experiment, run=r.train_id)
 
 
 # -------------------------------------------------------------------- targets
@@ -75,11 +75,11 @@ def per_run(experiment, stage, pattern):
 def collect_inputs(wildcards):
     e = wildcards.experiment
     return {
-        "eval": per_run(e, "eval", RESULTS + "/{e}/eval/{r}.parquet"),
-        "summary": per_run(e, "train", RESULTS + "/{e}/spectra/{r}/summary.parquet"),
-        "esd": per_run(e, "train", RESULTS + "/{e}/spectra/{r}/esd.parquet"),
-        "tails": per_run(e, "train", RESULTS + "/{e}/tails/{r}.parquet"),
-        "trace": per_run(e, "train", RESULTS + "/{e}/train/{r}/trace.parquet"),
+        "eval": per_run(e, "eval", "results/{e}/eval/{r}.parquet"),
+        "summary": per_run(e, "train", "results/{e}/spectra/{r}/summary.parquet"),
+        "esd": per_run(e, "train", "results/{e}/spectra/{r}/esd.parquet"),
+        "tails": per_run(e, "train", "results/{e}/tails/{r}.parquet"),
+        "trace": per_run(e, "train", "results/{e}/train/{r}/trace.parquet"),
     }
 
 
@@ -95,11 +95,12 @@ def figure_caption(wildcards):
 def experiment_targets(experiment):
     exp = STUDY.experiments[experiment]
     figs = [
-        f"{RESULTS}/{experiment}/figures/{name}.{ext}"
+        path.format(experiment=experiment, figure=name)
         for name in figure_names(exp.plot)
-        for ext in ("png", "pdf")
+        for path in (rules.figure.output.png, rules.figure.output.pdf)
     ]
-    return [f"{RESULTS}/{experiment}/table.parquet", f"{RESULTS}/{experiment}/esd.parquet"] + figs
+    return [rules.collect.output.table.format(experiment=experiment),
+            rules.collect.output.esd.format(experiment=experiment)] + figs
 
 
 def all_targets():
@@ -107,7 +108,9 @@ def all_targets():
 
 
 # ------------------------------------------------------------------ execution
-PY = sys.executable  # the interpreter running snakemake, which has htcore installed
+# Jobs run `python -m htcore`: put the interpreter running snakemake (which has
+# htcore installed) first on PATH, so no venv needs activating.
+shell.prefix(f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
 ENV = "../envs/htstudy.yaml"
 
 

@@ -3,18 +3,18 @@
 
 rule generate_data:
     output:
-        RESULTS + "/{experiment}/data/{run}.npz",
+        "results/{experiment}/data/{run}.npz",
     params:
         spec=data_spec,
         code=code_hash("data"),
     log:
-        RESULTS + "/logs/{experiment}/generate_data/{run}.log",
+        "results/logs/{experiment}/generate_data/{run}.log",
     benchmark:
-        RESULTS + "/benchmarks/{experiment}/generate_data/{run}.tsv"
+        "results/benchmarks/{experiment}/generate_data/{run}.tsv"
     threads: 1
     resources:
         mem_mb=stage_mem_mb("data"),
     conda:
         ENV
     shell:
-        "{PY} -m htcore --threads {threads} data --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m htcore --threads {threads} data --spec {params.spec:q} --out {output} > {log} 2>&1"

@@ -6,19 +6,19 @@ rule evaluate:
         data=data_of_eval,
         weights=weights_of_eval,
     output:
-        RESULTS + "/{experiment}/eval/{run}.parquet",
+        "results/{experiment}/eval/{run}.parquet",
     params:
         spec=eval_spec,
         code=code_hash("evaluate"),
     log:
-        RESULTS + "/logs/{experiment}/evaluate/{run}.log",
+        "results/logs/{experiment}/evaluate/{run}.log",
     benchmark:
-        RESULTS + "/benchmarks/{experiment}/evaluate/{run}.tsv"
+        "results/benchmarks/{experiment}/evaluate/{run}.tsv"
     threads: 1
     resources:
         mem_mb=stage_mem_mb("evaluate"),
     conda:
         ENV
     shell:
-        "{PY} -m htcore --threads {threads} evaluate --spec {params.spec:q} --data {input.data}"
+        "python -m htcore --threads {threads} evaluate --spec {params.spec:q} --data {input.data}"
         " --weights {input.weights} --out {output} > {log} 2>&1"

@@ -6,26 +6,26 @@ rule figure:
         table=rules.collect.output.table,
     output:
         png=report(
-            RESULTS + "/{experiment}/figures/{figure}.png",
+            "results/{experiment}/figures/{figure}.png",
             caption="../report/figure.rst",
             category="{experiment}",
             subcategory="figures",
             labels={"experiment": "{experiment}", "figure": "{figure}"},
         ),
-        pdf=RESULTS + "/{experiment}/figures/{figure}.pdf",
+        pdf="results/{experiment}/figures/{figure}.pdf",
     params:
         plot=plot_spec,
         caption=figure_caption,
         code=code_hash("figure"),
     log:
-        RESULTS + "/logs/{experiment}/figure/{figure}.log",
+        "results/logs/{experiment}/figure/{figure}.log",
     benchmark:
-        RESULTS + "/benchmarks/{experiment}/figure/{figure}.tsv"
+        "results/benchmarks/{experiment}/figure/{figure}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
     conda:
         ENV
     shell:
-        "{PY} -m htcore figure --name {wildcards.figure} --plot {params.plot:q} --table {input.table}"
+        "python -m htcore figure --name {wildcards.figure} --plot {params.plot:q} --table {input.table}"
         " --png {output.png} --pdf {output.pdf} > {log} 2>&1"

@@ -5,20 +5,20 @@ rule spectra:
     input:
         weights=rules.train.output.weights,
     output:
-        esd=RESULTS + "/{experiment}/spectra/{run}/esd.parquet",
-        summary=RESULTS + "/{experiment}/spectra/{run}/summary.parquet",
+        esd="results/{experiment}/spectra/{run}/esd.parquet",
+        summary="results/{experiment}/spectra/{run}/summary.parquet",
     params:
         spec=train_spec,
         code=code_hash("spectra"),
     log:
-        RESULTS + "/logs/{experiment}/spectra/{run}.log",
+        "results/logs/{experiment}/spectra/{run}.log",
     benchmark:
-        RESULTS + "/benchmarks/{experiment}/spectra/{run}.tsv"
+        "results/benchmarks/{experiment}/spectra/{run}.tsv"
     threads: 1
     resources:
         mem_mb=stage_mem_mb("spectra"),
     conda:
         ENV
     shell:
-        "{PY} -m htcore --threads {threads} spectra --spec {params.spec:q} --weights {input.weights}"
+        "python -m htcore --threads {threads} spectra --spec {params.spec:q} --weights {input.weights}"
         " --esd {output.esd} --summary {output.summary} > {log} 2>&1"

@@ -5,19 +5,19 @@ rule tails:
     input:
         esd=rules.spectra.output.esd,
     output:
-        RESULTS + "/{experiment}/tails/{run}.parquet",
+        "results/{experiment}/tails/{run}.parquet",
     params:
         spec=tails_spec,
         code=code_hash("tails"),
     log:
-        RESULTS + "/logs/{experiment}/tails/{run}.log",
+        "results/logs/{experiment}/tails/{run}.log",
     benchmark:
-        RESULTS + "/benchmarks/{experiment}/tails/{run}.tsv"
+        "results/benchmarks/{experiment}/tails/{run}.tsv"
     threads: 1
     resources:
         mem_mb=stage_mem_mb("tails"),
     conda:
         ENV
     shell:
-        "{PY} -m htcore --threads {threads} tails --spec {params.spec:q} --esd {input.esd}"
+        "python -m htcore --threads {threads} tails --spec {params.spec:q} --esd {input.esd}"
         " --out {output} > {log} 2>&1"

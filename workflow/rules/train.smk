@@ -5,21 +5,21 @@ rule train:
     input:
         data=data_of_train,
     output:
-        weights=RESULTS + "/{experiment}/train/{run}/weights.npz",
-        trace=RESULTS + "/{experiment}/train/{run}/trace.parquet",
+        weights="results/{experiment}/train/{run}/weights.npz",
+        trace="results/{experiment}/train/{run}/trace.parquet",
     params:
         spec=train_spec,
         device=STUDY.device,
         code=code_hash("train"),
     log:
-        RESULTS + "/logs/{experiment}/train/{run}.log",
+        "results/logs/{experiment}/train/{run}.log",
     benchmark:
-        RESULTS + "/benchmarks/{experiment}/train/{run}.tsv"
+        "results/benchmarks/{experiment}/train/{run}.tsv"
     threads: 1
     resources:
         mem_mb=stage_mem_mb("train"),
     conda:
         ENV
     shell:
-        "{PY} -m htcore --threads {threads} train --spec {params.spec:q} --data {input.data}"
+        "python -m htcore --threads {threads} train --spec {params.spec:q} --data {input.data}"
         " --weights {output.weights} --trace {output.trace} --device {params.device} > {log} 2>&1"
