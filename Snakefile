@@ -18,6 +18,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/spectra.smk"
 include: "workflow/rules/tails.smk"
+include: "workflow/rules/updates.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/figures.smk"
 

@@ -27,7 +27,10 @@ STAGE_IMPORTS = {
     "evaluate": ["numpy", "pyarrow.parquet", "scipy.linalg"],
     "spectra": ["numpy", "pyarrow.parquet"],
     "tails": ["numpy", "pyarrow.parquet"],
+    "updates": ["numpy", "pyarrow.parquet"],
+    "feature_spectra": ["numpy", "pyarrow.parquet"],
     "collect": ["pandas", "pyarrow.parquet"],
+    "concat": ["pandas", "pyarrow.parquet"],
     "figure": ["pandas", "matplotlib.pyplot"],
 }
 
@@ -50,10 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     stage("evaluate", "data", "weights", "out")
     stage("spectra", "weights", "esd", "summary")
     stage("tails", "esd", "out")
+    stage("updates", "weights", "sv", "overlaps")
+    stage("feature_spectra", "data", "weights", "out")
+    stage("concat", "out", spec=False).add_argument("--inputs", nargs="+", required=True)
     c = stage("collect", "table", "esd-table", spec=False)
     for name in ("eval", "summary", "tails", "trace", "esd"):
         c.add_argument(f"--{name}", nargs="+", required=True)
-    f = stage("figure", "table", "png", "pdf", spec=False)
+    f = stage("figure", "png", "pdf", spec=False)
+    f.add_argument("--tables", nargs="+", required=True, help="name=path of each table the figure reads")
     f.add_argument("--name", required=True)
     f.add_argument("--plot", required=True, help="JSON plot setting of the experiment")
     return ap
@@ -76,7 +83,7 @@ class _NoPandas:
 
 
 #: stages that run once per run (hundreds of jobs): no pandas
-PER_RUN_STAGES = ("data", "train", "evaluate", "spectra", "tails")
+PER_RUN_STAGES = ("data", "train", "evaluate", "spectra", "tails", "updates", "feature_spectra")
 
 
 def _set_threads(n: int) -> None:
@@ -122,12 +129,23 @@ def _run(args: argparse.Namespace) -> None:
 
         write_frame(args.table, collect(args.eval, args.summary, args.tails, args.trace))
         write_frame(args.esd_table, collect_esd(args.esd))
+    elif args.stage == "updates":
+        stages.updates(spec, args.weights, args.sv, args.overlaps)
+    elif args.stage == "feature_spectra":
+        stages.feature_spectra(spec, args.data, args.weights, args.out)
+    elif args.stage == "concat":
+        from htcore.collect import concat
+        from htcore.io import write_frame
+
+        write_frame(args.out, concat(args.inputs))
     elif args.stage == "figure":
         import pandas as pd
 
         from htcore.figures import draw
 
-        draw(args.name, pd.read_parquet(args.table), json.loads(args.plot), args.png, args.pdf)
+        tables = dict(t.split("=", 1) for t in args.tables)
+        draw(args.name, {k: pd.read_parquet(v) for k, v in tables.items()}, json.loads(args.plot),
+             args.png, args.pdf)
 
 
 if __name__ == "__main__":

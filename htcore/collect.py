@@ -20,17 +20,18 @@ import pandas as pd
 KEYS = ["experiment", "train_id", "seed", "step"]
 
 
-def _concat(paths: Sequence[str]) -> pd.DataFrame:
+def concat(paths: Sequence[str]) -> pd.DataFrame:
+    """Concatenate per-run tables of one kind (same columns) into one."""
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
 def collect(eval_paths: Sequence[str], summary_paths: Sequence[str], tails_paths: Sequence[str],
             trace_paths: Sequence[str]) -> pd.DataFrame:
     """Join per-run evaluation, spectra summaries, tail fits and traces."""
-    ev = _concat(eval_paths)
-    summ = _concat(summary_paths)
-    tails = _concat(tails_paths)
-    trace = _concat(trace_paths)[KEYS + ["student_loss", "device"]]
+    ev = concat(eval_paths)
+    summ = concat(summary_paths)
+    tails = concat(tails_paths)
+    trace = concat(trace_paths)[KEYS + ["student_loss", "device"]]
     table = (ev.merge(summ, on=KEYS, how="left", validate="many_to_one")
                .merge(tails, on=KEYS, how="left", validate="many_to_one")
                .merge(trace, on=KEYS, how="left", validate="many_to_one"))
@@ -41,4 +42,4 @@ def collect(eval_paths: Sequence[str], summary_paths: Sequence[str], tails_paths
 
 def collect_esd(esd_paths: Sequence[str]) -> pd.DataFrame:
     """Concatenate per-run ESD tables."""
-    return _concat(esd_paths).sort_values(KEYS + ["index"], kind="stable").reset_index(drop=True)
+    return concat(esd_paths).sort_values(KEYS + ["index"], kind="stable").reset_index(drop=True)

@@ -44,6 +44,7 @@ MAX_INTEGER_LR = 10**6
 RUN_ID_REGEX = r"(?:[a-z_0-9]+~[A-Za-z0-9.+\-]+/)*seed~[0-9]+"
 
 DEFAULT_TAILS = {"min_tail": 10, "bootstrap": False, "n_boot": 100}
+DEFAULT_UPDATES = {"top_k": 50}
 
 
 class ConfigError(ValueError):
@@ -136,6 +137,7 @@ class Study:
     selected: tuple[str, ...]
     device: str
     tails: Mapping[str, Any]
+    updates: Mapping[str, Any]
 
     def run(self, experiment: str, stage: str, run_id: str) -> Run:
         """Look up the run whose ``stage`` id is ``run_id``; KeyError names it."""
@@ -273,8 +275,13 @@ def load_study(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Study:
     for s in selected:
         if s not in experiments:
             raise ConfigError(f"run: {s!r} is not an experiment (have: {', '.join(experiments)})")
+    for name, exp in experiments.items():
+        other = exp.plot.get("compare_with")
+        if other is not None and other not in experiments:
+            raise ConfigError(f"experiments.{name}.plot.compare_with: {other!r} is not an experiment")
     tails = {**DEFAULT_TAILS, **config.get("tails", {})}
-    return Study(experiments, selected, config.get("device", "auto"), tails)
+    updates = {**DEFAULT_UPDATES, **config.get("updates", {})}
+    return Study(experiments, selected, config.get("device", "auto"), tails, updates)
 
 
 def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> Experiment:
@@ -318,6 +325,11 @@ def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> E
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{where}: two runs share the id {next(i for i in ids if ids.count(i) > 1)!r}")
     plot = dict(exp.get("plot", {"kind": "sweep"}))
+    if plot["kind"] == "sweep":
+        plot.setdefault("x", "lr")
+        plot.setdefault("logx", True)
+    hue = plot.get("hue", [a for a in axes if a != plot.get("x")])
+    plot["hue"] = [hue] if isinstance(hue, str) else list(hue)
     return Experiment(name, exp.get("description", ""), axes, tuple(exp["seeds"]), tuple(runs), plot)
 
 
@@ -348,5 +360,6 @@ def mem_mb(stage: str, p: RunParams) -> int:
         "evaluate": data + snaps + 8 * (3 * n * h + 3 * h * h + 2 * d * d),
         "spectra": snaps + 8 * (h * d + 3 * min(h, d) ** 2) + 8 * k * min(h, d) * 3,
         "tails": 8 * k * min(h, d) * 8,
+        "updates": snaps + 8 * 8 * h * d,
     }[stage]
     return int(300 + 1.5 * need / 2**20)

@@ -90,3 +90,13 @@ def evaluate_snapshot(W: np.ndarray, data: dict, reg_lambda: float, scaling: str
         "kta": kta(Z, y, gram=G),
         "sim": teacher_alignment(W, data["beta"]),
     }
+
+
+def feature_esd(X: np.ndarray, W: np.ndarray, scaling: str = "spec") -> np.ndarray:
+    """Ascending eigenvalues of Z^T Z (the ESD of the feature matrix Z); NaN if W is
+    not finite. Z^T Z has the same non-zero eigenvalues as the kernel Z Z^T."""
+    h = W.shape[0]
+    if not np.all(np.isfinite(W)):
+        return np.full(h, np.nan)
+    Z = features(X, W, scaling)
+    return np.clip(np.linalg.eigvalsh(Z.T @ Z), 0.0, None)

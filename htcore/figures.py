@@ -1,14 +1,26 @@
-"""Figures of an experiment, drawn from its tidy table (htcore.collect).
+"""Figures of an experiment, drawn from its tidy tables (htcore.collect).
 
-One consistent style (:data:`STYLE`); every figure is written as PNG and PDF.
-:data:`FIGURE_SETS` names the figures of each plot kind; the workflow makes one job
-per (experiment, figure).
+One consistent style (:data:`STYLE`, :data:`PALETTE`); every figure is written as
+PNG and PDF. :data:`FIGURE_SETS` names the figures of each plot kind and
+:data:`FIGURE_TABLES` the experiment tables each one reads; the workflow makes one
+job per (experiment, figure).
 
-Kind ``sweep`` (lr_sweep and other one-parameter sweeps): metrics at the last probe
-step against the swept parameter ``x`` (log10 axis if ``logx``), one line per value
-of ``hue``, mean +- std band over seeds. Snapshots of diverged runs have no value;
-each (hue, x) where any seed diverged is marked by a cross on the top edge of the
-panel with the number of diverged seeds.
+Conventions shared by all figures:
+
+* a *group* is one value of the experiment's ``hue`` parameters (e.g. optimizer,
+  or optimizer + lr); lines are groups, bands are mean +- std over seeds;
+* alpha panels add the fits' own 95 % confidence band (bootstrap CI when the tail
+  stage ran with ``bootstrap: true``, else alpha +- 1.96 SE) as a hatched band;
+* snapshots of diverged runs have no value; where any seed diverged a cross is
+  drawn on the top edge of the panel, labelled with the number of diverged seeds.
+
+Kinds:
+
+``sweep``      metrics at the last probe step against a parameter ``x`` (log10 if
+               ``logx``); optional ``compare_with`` experiment drawn dashed.
+``steps``      metrics against the step (symlog if ``logx``).
+``evolution``  ``steps`` plus ESD histograms, update singular values, overlap maps,
+               the feature ESD and a phase diagram over steps.
 """
 
 from __future__ import annotations
@@ -19,37 +31,51 @@ import numpy as np
 import pandas as pd
 
 STYLE = {
-    "figure.figsize": (5.0, 3.6),
+    "figure.figsize": (4.6, 3.4),
     "figure.dpi": 100,
     "savefig.dpi": 150,
     "savefig.bbox": "tight",
-    "font.size": 10,
+    "font.size": 9,
+    "axes.titlesize": 9,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "legend.frameon": False,
-    "lines.linewidth": 1.8,
-    "lines.markersize": 4,
+    "legend.fontsize": 7,
+    "lines.linewidth": 1.6,
+    "lines.markersize": 3.5,
 }
-PALETTE = ["#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c"]
+PALETTE = ["#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8c564b", "#7f7f7f"]
+LABEL_COLORS = {"random-like": "#d9d9d9", "bulk+spike": "#9ecae1", "heavy-tailed": "#fdae6b",
+                "very-heavy-tailed": "#e6550d", "fit-failed": "#ffffff"}
+SHAPE_ORDER = list(LABEL_COLORS)
 
 LABELS = {
     "train_loss": "read-out train loss", "test_loss": "read-out test loss", "kta": "KTA",
     "sim": r"sim$(W, \beta^*)$", "hill_alpha": r"PL_Alpha_Hill $\alpha$", "ks_alpha": r"PL_Alpha_KS $\alpha$",
-    "lr": "learning rate", "n": "n", "reg_lambda": r"$\lambda$", "label_noise_std": r"$\rho$",
-    "gamma": r"$\gamma$",
+    "student_loss": "network training loss", "lambda_max": r"$\lambda_{max}$", "stable_rank": "stable rank",
+    "n_spikes": "outliers above the MP edge", "lr": "learning rate", "step": "step",
 }
 
-#: figure name -> metrics drawn (one panel per metric)
-SWEEP_FIGURES: dict[str, list[str]] = {
-    "losses": ["train_loss", "test_loss"],
-    "kta": ["kta"],
-    "sim": ["sim"],
-    "alpha_hill": ["hill_alpha"],
-    "alpha_ks": ["ks_alpha"],
+#: per-step and sweep figures: name -> metrics drawn, one panel each
+METRIC_FIGURES = {
+    "losses": ["train_loss", "test_loss"], "kta": ["kta"], "sim": ["sim"],
+    "alpha_hill": ["hill_alpha"], "alpha_ks": ["ks_alpha"],
+    "losses_steps": ["train_loss", "test_loss", "student_loss"],
+    "metrics_steps": ["kta", "sim"],
+    "alpha_steps": ["hill_alpha", "ks_alpha"],
+    "spectrum_steps": ["lambda_max", "stable_rank", "n_spikes"],
 }
-FIGURE_SETS = {"sweep": list(SWEEP_FIGURES)}
+FIGURE_SETS = {
+    "sweep": ["losses", "kta", "sim", "alpha_hill", "alpha_ks", "phase_diagram"],
+    "steps": ["losses_steps", "metrics_steps", "alpha_steps", "spectrum_steps"],
+    "evolution": ["esd_init_final", "esd_steps", "alpha_steps", "losses_steps", "metrics_steps",
+                  "spectrum_steps", "update_sv", "overlap_maps", "feature_esd", "phase_diagram"],
+}
+#: figure name -> experiment tables it reads (besides "table", always read)
+FIGURE_TABLES = {"esd_init_final": ["esd"], "esd_steps": ["esd"], "update_sv": ["update_sv"],
+                 "overlap_maps": ["overlaps"], "feature_esd": ["feature_esd"]}
 
 
 def figure_names(plot: Mapping[str, Any]) -> list[str]:
@@ -57,71 +83,305 @@ def figure_names(plot: Mapping[str, Any]) -> list[str]:
     return FIGURE_SETS[plot["kind"]]
 
 
+def figure_tables(kind: str, name: str) -> list[str]:
+    """Experiment tables figure ``name`` of plot ``kind`` reads."""
+    if name not in FIGURE_SETS[kind]:
+        raise KeyError(f"plot kind {kind!r} has no figure {name!r}")
+    return ["table"] + FIGURE_TABLES.get(name, [])
+
+
 def _label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-def sweep_stats(table: pd.DataFrame, metric: str, x: str, hue: str) -> pd.DataFrame:
-    """Per (hue, x) at the last probe step: mean, std and count over seeds of the
-    finite values, and the number of diverged seeds."""
-    last = table[table["step"] == table.groupby("eval_id")["step"].transform("max")]
-    g = last.groupby([hue, x], sort=True)
-    out = g[metric].agg(mean="mean", std="std", count="count").reset_index()
-    out["n_diverged"] = g["diverged"].sum().to_numpy()
+def group_labels(df: pd.DataFrame, hue: list[str]) -> pd.Series:
+    """One text label per row naming its hue group, e.g. ``optimizer=adam, lr=1``."""
+    if not hue:
+        return pd.Series(df["experiment"].to_numpy(), index=df.index)
+
+    def fmt(v):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return df[hue].apply(lambda r: ", ".join(f"{k}={fmt(r[k])}" for k in hue), axis=1)
+
+
+def _groups(df: pd.DataFrame, hue: list[str]):
+    """(label, sub-frame) per hue group, in sorted parameter order."""
+    df = df.assign(_group=group_labels(df, hue))
+    order = df.sort_values(hue or ["experiment"])["_group"].drop_duplicates()
+    return [(g, df[df["_group"] == g]) for g in order]
+
+
+def last_step(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each run's last probe step."""
+    return table[table["step"] == table.groupby("eval_id")["step"].transform("max")]
+
+
+def seed_stats(df: pd.DataFrame, metric: str, by: str) -> pd.DataFrame:
+    """Per value of ``by``: mean, std, count over seeds of finite values, diverged
+    seeds, and the mean 95 % CI of alpha fits (for alpha metrics)."""
+    g = df.groupby(by, sort=True)
+    out = g[metric].agg(mean="mean", std="std", count="count")
     out["std"] = out["std"].fillna(0.0)
-    return out
+    out["n_diverged"] = g["diverged"].sum()
+    prefix = metric[: -len("_alpha")] if metric.endswith("_alpha") else None
+    if prefix:
+        lo, hi = _alpha_ci(df, prefix)
+        out["ci_low"] = lo.groupby(df[by]).mean()
+        out["ci_high"] = hi.groupby(df[by]).mean()
+    return out.reset_index()
 
 
-def _sweep_panel(ax, table: pd.DataFrame, metric: str, x: str, hue: str, logx: bool) -> None:
-    stats = sweep_stats(table, metric, x, hue)
-    tx = (lambda v: np.log10(v)) if logx else (lambda v: np.asarray(v, dtype=float))
-    for i, (hv, s) in enumerate(stats.groupby(hue, sort=True)):
-        c = PALETTE[i % len(PALETTE)]
-        xs = tx(s[x].to_numpy(dtype=float))
-        m, sd = s["mean"].to_numpy(), s["std"].to_numpy()
-        ax.plot(xs, m, "-o", color=c, label=f"{hue} = {hv}")
-        ax.fill_between(xs, m - sd, m + sd, color=c, alpha=0.2, linewidth=0)
-        div = s["n_diverged"].to_numpy() > 0
-        if div.any():
-            trans = ax.get_xaxis_transform()
-            ax.plot(xs[div], np.full(div.sum(), 0.98), "x", color=c, markersize=8, mew=2,
-                    transform=trans, clip_on=False, label=f"{hue} = {hv}: diverged")
-            for xv, k in zip(xs[div], s["n_diverged"].to_numpy()[div]):
-                ax.annotate(str(int(k)), (xv, 0.98), xycoords=trans, textcoords="offset points",
-                            xytext=(4, -10), fontsize=7, color=c)
-    ax.set_xlabel(("log10 " if logx else "") + _label(x))
-    ax.set_ylabel(_label(metric))
+def _alpha_ci(df: pd.DataFrame, prefix: str) -> tuple[pd.Series, pd.Series]:
+    """Per-fit 95 % CI: bootstrap CI if present, else alpha +- 1.96 SE."""
+    a, se = df[f"{prefix}_alpha"], df[f"{prefix}_se"]
+    lo, hi = a - 1.96 * se, a + 1.96 * se
+    boot_lo, boot_hi = df.get(f"{prefix}_alpha_ci_low"), df.get(f"{prefix}_alpha_ci_high")
+    if boot_lo is not None:
+        lo, hi = boot_lo.where(boot_lo.notna(), lo), boot_hi.where(boot_hi.notna(), hi)
+    return lo, hi
 
 
-def draw(name: str, table: pd.DataFrame, plot: Mapping[str, Any], png: str, pdf: str) -> None:
-    """Draw figure ``name`` of an experiment from its table into ``png`` and ``pdf``."""
+def _line_with_bands(ax, xs, stats: pd.DataFrame, color, label, dashed=False):
+    m, sd = stats["mean"].to_numpy(), stats["std"].to_numpy()
+    ax.plot(xs, m, "--" if dashed else "-", marker="o", color=color, label=label)
+    ax.fill_between(xs, m - sd, m + sd, color=color, alpha=0.18, linewidth=0)
+    if "ci_low" in stats and not dashed:
+        ax.fill_between(xs, stats["ci_low"], stats["ci_high"], facecolor="none", edgecolor=color,
+                        hatch="////", linewidth=0, alpha=0.5)
+    div = stats["n_diverged"].to_numpy() > 0
+    if div.any():
+        trans = ax.get_xaxis_transform()
+        ax.plot(np.asarray(xs)[div], np.full(div.sum(), 0.98), "x", color=color, markersize=8, mew=2,
+                transform=trans, clip_on=False, label=f"{label}: diverged")
+        for xv, k in zip(np.asarray(xs)[div], stats["n_diverged"].to_numpy()[div]):
+            ax.annotate(str(int(k)), (xv, 0.98), xycoords=trans, textcoords="offset points",
+                        xytext=(4, -10), fontsize=7, color=color)
+
+
+def _maybe_log_y(ax, values: pd.Series, metric: str) -> None:
+    v = values[np.isfinite(values)]
+    if metric in ("lambda_max", "student_loss") or (
+            metric.endswith("loss") and len(v) and v.min() > 0 and v.max() / v.min() > 100):
+        ax.set_yscale("log")
+
+
+def _panels(plt, n: int, rows: int = 1):
+    w, h = STYLE["figure.figsize"]
+    cols = int(np.ceil(n / rows))
+    fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
+    return fig, axes.ravel()
+
+
+# ------------------------------------------------------------------ sweep kind
+
+def _draw_sweep(name, tables, plot, plt):
+    if name == "phase_diagram":
+        return _phase_diagram(last_step(tables["table"]), plot["hue"], plot["x"], plt, plot.get("logx", True))
+    metrics = METRIC_FIGURES[name]
+    x, hue, logx = plot["x"], plot["hue"], plot.get("logx", True)
+    fig, axes = _panels(plt, len(metrics))
+    sources = [(tables["table"], False)]
+    if "compare" in tables:
+        sources.append((tables["compare"], True))
+    for ax, metric in zip(axes, metrics):
+        for src, dashed in sources:
+            exp = src["experiment"].iloc[0]
+            for i, (g, df) in enumerate(_groups(last_step(src), hue)):
+                st = seed_stats(df, metric, x)
+                xs = np.log10(st[x].to_numpy(dtype=float)) if logx else st[x].to_numpy(dtype=float)
+                label = f"{g} ({exp})" if len(sources) > 1 else g
+                _line_with_bands(ax, xs, st, PALETTE[i % len(PALETTE)], label, dashed)
+        ax.set_xlabel(("log10 " if logx else "") + _label(x))
+        ax.set_ylabel(_label(metric))
+        _maybe_log_y(ax, tables["table"][metric], metric)
+    axes[len(metrics) - 1].legend(loc="best")
+    return fig
+
+
+# ------------------------------------------------------------------ steps kind
+
+def _draw_steps(name, tables, plot, plt):
+    metrics = METRIC_FIGURES[name]
+    table, hue = tables["table"], plot["hue"]
+    fig, axes = _panels(plt, len(metrics))
+    for ax, metric in zip(axes, metrics):
+        for i, (g, df) in enumerate(_groups(table, hue)):
+            st = seed_stats(df, metric, "step")
+            _line_with_bands(ax, st["step"].to_numpy(dtype=float), st, PALETTE[i % len(PALETTE)], g)
+        if plot.get("logx"):
+            ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlabel("step" + (" (symlog)" if plot.get("logx") else ""))
+        ax.set_ylabel(_label(metric))
+        _maybe_log_y(ax, table[metric], metric)
+    axes[len(metrics) - 1].legend(loc="best")
+    return fig
+
+
+# -------------------------------------------------------------- evolution kind
+
+def _log_hist(ax, values: np.ndarray, bins: np.ndarray, **kw) -> None:
+    dens, edges = np.histogram(values, bins=bins, density=True)
+    centers = np.sqrt(edges[:-1] * edges[1:])
+    keep = dens > 0
+    ax.plot(centers[keep], dens[keep], **kw)
+
+
+def _log_bins(values: np.ndarray, n: int = 60) -> np.ndarray:
+    v = values[np.isfinite(values) & (values > 0)]
+    if not len(v):
+        return np.logspace(-1, 1, n)
+    lo, hi = np.log10(v.min()), np.log10(v.max())
+    return np.logspace(lo, hi + 1e-9 + (hi == lo), n)
+
+
+def _esd_by_group(tables, plot):
+    table, esd = tables["table"], tables["esd"]
+    runs = table.drop_duplicates("train_id").assign(_group=lambda d: group_labels(d, plot["hue"]))
+    return esd.merge(runs[["train_id", "_group"]], on="train_id")
+
+
+def _draw_esd(name, tables, plot, plt):
+    """ESD histograms (log-log), one panel per group, all seeds pooled."""
+    key = "feature_esd" if name == "feature_esd" else "esd"
+    data = _esd_by_group({"table": tables["table"], "esd": tables[key]}, plot)
+    groups = list(dict.fromkeys(data.sort_values("_group")["_group"]))
+    fig, axes = _panels(plt, len(groups))
+    cmap = plt.get_cmap("viridis")
+    for ax, g in zip(axes, groups):
+        d = data[data["_group"] == g]
+        steps = sorted(d["step"].unique())
+        bins = _log_bins(d["eigenvalue"].to_numpy())
+        shown = [steps[0], steps[-1]] if name == "esd_init_final" else steps
+        for k, s in enumerate(shown):
+            vals = d.loc[d["step"] == s, "eigenvalue"].to_numpy()
+            vals = vals[np.isfinite(vals) & (vals > 0)]
+            if not len(vals):
+                continue
+            color = (PALETTE[0] if k == 0 else PALETTE[1]) if name == "esd_init_final" else cmap(k / max(1, len(shown) - 1))
+            _log_hist(ax, vals, bins, color=color, label=f"step {s}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(g)
+        ax.set_xlabel("eigenvalue of " + ("$Z^TZ$" if key == "feature_esd" else "$W^TW$"))
+        ax.set_ylabel("density")
+        ax.legend(loc="best", ncol=2 if len(shown) > 4 else 1)
+    return fig
+
+
+def _draw_update_sv(name, tables, plot, plt):
+    """Singular values of each update M_t (first seed), one panel per group."""
+    sv = tables["update_sv"]
+    runs = tables["table"].drop_duplicates("train_id").assign(_group=lambda d: group_labels(d, plot["hue"]))
+    first = runs[runs["seed"] == runs["seed"].min()]
+    fig, axes = _panels(plt, max(1, len(first)))
+    cmap = plt.get_cmap("viridis")
+    for ax, (_, run) in zip(axes, first.sort_values("_group").iterrows()):
+        d = sv[sv["train_id"] == run["train_id"]]
+        steps = sorted(d["step"].unique())
+        for k, s in enumerate(steps):
+            v = d.loc[d["step"] == s].sort_values("index")["singular_value"].to_numpy()
+            ax.plot(np.arange(1, len(v) + 1), v, color=cmap(k / max(1, len(steps) - 1)), label=f"$M_{{{s}}}$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{run['_group']} (seed {run['seed']})")
+        ax.set_xlabel("index i")
+        ax.set_ylabel(r"singular value $s_i(M_t)$")
+        if steps:
+            ax.legend(ncol=2, loc="best")
+    return fig
+
+
+def _draw_overlaps(name, tables, plot, plt):
+    """Top-k overlap maps for up to 4 steps per group (first seed)."""
+    ov = tables["overlaps"]
+    runs = tables["table"].drop_duplicates("train_id").assign(_group=lambda d: group_labels(d, plot["hue"]))
+    first = runs[runs["seed"] == runs["seed"].min()].sort_values("_group")
+    which = [("U_Wt", r"$|U_{W_t}^T U_{M_t}|^2$"), ("V_Wt", r"$|V_{W_t}^T V_{M_t}|^2$"),
+             ("U_Wnext", r"$|U_{W_{t+1}}^T U_{M_t}|^2$"), ("V_Wnext", r"$|V_{W_{t+1}}^T V_{M_t}|^2$")]
+    rows = []
+    for _, run in first.iterrows():
+        d = ov[ov["train_id"] == run["train_id"]]
+        steps = sorted(d["step"].unique())
+        pick = sorted({steps[i] for i in np.linspace(0, len(steps) - 1, min(4, len(steps))).astype(int)}) if steps else []
+        rows += [(run, d[d["step"] == s], s) for s in pick]
+    fig, axes = plt.subplots(max(1, len(rows)), 4, figsize=(10, 2.4 * max(1, len(rows))), squeeze=False,
+                             layout="constrained")
+    im = None
+    for r, (run, d, s) in enumerate(rows):
+        for c, (w, title) in enumerate(which):
+            m = d[d["which"] == w]
+            k = int(m["i"].max()) + 1 if len(m) else 1
+            M = np.zeros((k, k))
+            M[m["i"].to_numpy(), m["j"].to_numpy()] = m["overlap"].to_numpy()
+            im = axes[r, c].imshow(M, cmap="magma", vmin=0, vmax=1, origin="upper", interpolation="nearest")
+            axes[r, c].set_title(f"{title}, t={s}" if r == 0 or c == 0 else f"t={s}", fontsize=7)
+            axes[r, c].grid(False)
+            if c == 0:
+                axes[r, c].set_ylabel(f"{run['_group']}\nW index i", fontsize=7)
+            axes[r, c].set_xlabel("M index j", fontsize=7)
+    if im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.6, label="squared overlap")
+    return fig
+
+
+def _phase_diagram(df: pd.DataFrame, hue: list[str], x: str, plt, logx: bool = False):
+    """Cells over (group, x) coloured by the most common shape label over seeds,
+    annotated with mean PL_Alpha_KS and mean test loss."""
+    df = df.assign(_group=group_labels(df, hue))
+    groups = list(dict.fromkeys(df.sort_values(hue or ["experiment"])["_group"]))
+    xs = sorted(df[x].unique())
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.95 * len(xs) + 1.5), 0.8 * len(groups) + 1.4))
+    for r, g in enumerate(groups):
+        for c, xv in enumerate(xs):
+            cell = df[(df["_group"] == g) & (df[x] == xv)]
+            if not len(cell):
+                continue
+            label = cell["shape_label"].value_counts().idxmax()
+            ax.add_patch(plt.Rectangle((c, r), 1, 1, facecolor=LABEL_COLORS.get(label, "#fff"),
+                                       edgecolor="white", linewidth=2))
+            a, tl = cell["ks_alpha"].mean(), cell["test_loss"].mean()
+            txt = ("diverged" if cell["diverged"].all() else f"α={a:.2f}\nL={tl:.3g}")
+            ax.text(c + 0.5, r + 0.5, txt, ha="center", va="center", fontsize=6.5)
+    ax.set_xlim(0, len(xs))
+    ax.set_ylim(len(groups), 0)
+    ax.set_xticks(np.arange(len(xs)) + 0.5)
+    ax.set_xticklabels([f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v) for v in xs], fontsize=7)
+    ax.set_yticks(np.arange(len(groups)) + 0.5)
+    ax.set_yticklabels(groups, fontsize=7)
+    ax.set_xlabel(_label(x))
+    ax.grid(False)
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=LABEL_COLORS[k], edgecolor="#999") for k in SHAPE_ORDER]
+    ax.legend(handles, SHAPE_ORDER, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=7)
+    return fig
+
+
+def _draw_evolution(name, tables, plot, plt):
+    if name in METRIC_FIGURES:
+        return _draw_steps(name, tables, plot, plt)
+    if name == "phase_diagram":
+        return _phase_diagram(tables["table"], plot["hue"], "step", plt)
+    return {"esd_init_final": _draw_esd, "esd_steps": _draw_esd, "feature_esd": _draw_esd,
+            "update_sv": _draw_update_sv, "overlap_maps": _draw_overlaps}[name](name, tables, plot, plt)
+
+
+DRAWERS: dict[str, Callable] = {"sweep": _draw_sweep, "steps": _draw_steps, "evolution": _draw_evolution}
+
+
+def draw(name: str, tables: Mapping[str, pd.DataFrame], plot: Mapping[str, Any], png: str, pdf: str) -> None:
+    """Draw figure ``name`` of an experiment from its tables into ``png`` and ``pdf``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    drawer: Callable = {"sweep": _draw_sweep}[plot["kind"]]
+    plot = {**plot, "hue": list(plot.get("hue", []))}
     with plt.rc_context(STYLE):
-        fig = drawer(name, table, plot, plt)
+        fig = DRAWERS[plot["kind"]](name, tables, plot, plt)
+        table = tables["table"]
+        note = "bands: mean ± std over seeds" if name in METRIC_FIGURES else "see caption"
+        fig.suptitle(f"{table['experiment'].iloc[0]}: {name.replace('_', ' ')} "
+                     f"({table['seed'].nunique()} seed(s); {note})", fontsize=9)
         fig.savefig(png)
         fig.savefig(pdf)
         plt.close(fig)
-
-
-def _draw_sweep(name: str, table: pd.DataFrame, plot: Mapping[str, Any], plt):
-    metrics = SWEEP_FIGURES[name]
-    x, hue, logx = plot.get("x", "lr"), plot.get("hue", "optimizer"), plot.get("logx", True)
-    w, h = STYLE["figure.figsize"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(w * len(metrics), h), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        _sweep_panel(ax, table, metric, x, hue, logx)
-        if metric.endswith("loss"):
-            finite = table[metric][np.isfinite(table[metric])]
-            if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 100:
-                ax.set_yscale("log")
-    axes[0][-1].legend(fontsize=8, loc="best")
-    seeds = table["seed"].nunique()
-    fig.suptitle(f"{table['experiment'].iloc[0]}: mean $\\pm$ std over {seeds} seed(s), last probe step",
-                 fontsize=10)
-    return fig
-

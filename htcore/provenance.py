@@ -18,6 +18,8 @@ STAGE_MODULES = {
     "evaluate": ("evaluate",),
     "spectra": ("spectra",),
     "tails": ("tails", "shape"),
+    "updates": ("updates",),
+    "feature_spectra": ("evaluate",),
     "collect": ("collect",),
     "figure": ("figures",),
 }

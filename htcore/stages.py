@@ -133,3 +133,57 @@ def tails(spec: Mapping[str, Any], esd_path: str, out: str) -> None:
     cols = {("boot_seed" if k == "seed" else k): [r[k] for r in rows] for k in rows[0] if k != "lambda_max"}
     write_table(out, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},
                 meta={"spec": to_json(spec)})
+
+
+def _long(parts: list[dict[str, np.ndarray]], dtypes: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Concatenate per-part columns; with no parts, empty columns of the given dtypes."""
+    return {c: (np.concatenate([p[c] for p in parts]) if parts else np.array([])).astype(dt)
+            for c, dt in dtypes.items()}
+
+
+SV_COLUMNS = {"step": np.int64, "next_step": np.int64, "index": np.int64, "singular_value": np.float64}
+OVERLAP_COLUMNS = {"step": np.int64, "next_step": np.int64, "which": str, "i": np.int64, "j": np.int64,
+                   "overlap": np.float64}
+
+
+def updates(spec: Mapping[str, Any], weights_path: str, sv_out: str, overlaps_out: str) -> None:
+    """Singular values of each update M_t and top-k overlaps with W_t and W_t'.
+
+    ``updates.parquet``: experiment, train_id, seed, step, next_step, index,
+    singular_value. ``overlaps.parquet``: experiment, train_id, seed, step,
+    next_step, which (U_Wt, V_Wt, U_Wnext, V_Wnext), i, j, overlap (see
+    htcore.updates)."""
+    from htcore import updates as upd
+
+    w = load_npz(weights_path)
+    sv_parts, ov_parts = [], []
+    for pair in upd.update_pairs(w["probe_steps"], w["W"], int(spec["updates"]["top_k"])):
+        m = len(pair["sv"])
+        sv_parts.append({"step": np.full(m, pair["step"]), "next_step": np.full(m, pair["next_step"]),
+                         "index": np.arange(m), "singular_value": pair["sv"]})
+        for which in upd.WHICH:
+            k = pair[which].shape[0]
+            i, j = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+            ov_parts.append({"step": np.full(k * k, pair["step"]), "next_step": np.full(k * k, pair["next_step"]),
+                             "which": np.full(k * k, which), "i": i.ravel(), "j": j.ravel(),
+                             "overlap": pair[which].ravel()})
+    for parts, dtypes, out in ((sv_parts, SV_COLUMNS, sv_out), (ov_parts, OVERLAP_COLUMNS, overlaps_out)):
+        cols = _long(parts, dtypes)
+        write_table(out, {**_keys(spec, len(cols["step"])), **cols}, meta={"spec": to_json(spec)})
+
+
+def feature_spectra(spec: Mapping[str, Any], data_path: str, weights_path: str, out: str) -> None:
+    """ESD of the feature matrix Z (probe set) at every probe step:
+    experiment, eval_id, train_id, seed, step, index, eigenvalue."""
+    p = spec["params"]
+    X = load_npz(data_path)["X_probe"]
+    w = load_npz(weights_path)
+    steps = w["probe_steps"]
+    esds = [evaluate_mod.feature_esd(X, W, p["readout_scaling"]) for W in w["W"]]
+    k = len(esds[0])
+    write_table(out, {
+        **_keys(spec, k * len(steps), with_eval=True),
+        "step": np.repeat(steps.astype(np.int64), k),
+        "index": np.tile(np.arange(k, dtype=np.int64), len(steps)),
+        "eigenvalue": np.concatenate(esds),
+    }, meta={"spec": to_json(spec)})

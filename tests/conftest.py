@@ -30,3 +30,29 @@ def tiny_config() -> dict:
 @pytest.fixture(scope="session")
 def paper_config() -> dict:
     return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def shrink(config: dict) -> dict:
+    """The paper config shrunk to seconds: d = 20, h = 30, n = 60, 2 seeds, short
+    horizons, 4 learning rates; every experiment and its figure kinds kept."""
+    c = copy.deepcopy(config)
+    c["device"] = "cpu"
+    c["tails"] = {"min_tail": 5, "bootstrap": False, "n_boot": 20}
+    c["updates"] = {"top_k": 5}
+    c["defaults"].update(d=20, h=30, n=60, n_test=20)
+    scale_n = {500: 30, 2000: 60, 4000: 90, 8000: 120}
+    for exp in c["experiments"].values():
+        s = exp.setdefault("set", {})
+        if "n" in s:
+            s["n"] = scale_n[s["n"]]
+        if s.get("batch_size"):
+            s["batch_size"] = 20
+        if s.get("steps", 0) > 100:
+            s["steps"], s["probe_steps"] = 60, {"log_spaced": 8}
+        grid = exp.get("grid", {})
+        if "n" in grid:
+            grid["n"] = [scale_n[v] for v in grid["n"]]
+        if "lr" in grid and len(grid["lr"]) > 4:
+            grid["lr"] = [0.01, 1.0, 100.0, 3000.0]
+        exp["seeds"] = exp["seeds"][:2]
+    return c

@@ -8,7 +8,7 @@ import yaml
 
 import htcore.config as hc
 from htcore.provenance import code_hash
-from htcore.figures import figure_names
+from htcore.figures import figure_names, figure_tables
 
 
 def _load_study():
@@ -22,11 +22,20 @@ def _load_study():
 
 STUDY = _load_study()
 
+# experiment-level tables beyond table.parquet and esd.parquet:
+# name -> (stage whose ids they span, per-run output of which rule)
+EXTRA_TABLES = {
+    "update_sv": ("train", "updates", "sv"),
+    "overlaps": ("train", "updates", "overlaps"),
+    "feature_esd": ("eval", "feature_spectra", 0),
+}
+
 
 wildcard_constraints:
     experiment="|".join(STUDY.experiments),
     run=hc.RUN_ID_REGEX,
     figure="[a-z_0-9]+",
+    extra="|".join(EXTRA_TABLES),
 
 
 # ---------------------------------------------------------------- run lookups
@@ -44,6 +53,10 @@ def train_spec(wildcards):
 
 def eval_spec(wildcards):
     return hc.to_json(_run("eval", wildcards).spec("eval"))
+
+
+def updates_spec(wildcards):
+    return hc.to_json({**_run("train", wildcards).spec("train"), "updates": dict(STUDY.updates)})
 
 
 def tails_spec(wildcards):
@@ -67,20 +80,47 @@ def weights_of_eval(wildcards):
 
 # -------------------------------------------------------------------- targets
 def per_run(experiment, stage, pattern):
-    """`pattern` (with {e} and {r}) for every distinct `stage` id of an experiment."""
+    """Output `pattern` of a rule for every distinct `stage` id of an experiment."""
     exp = STUDY.experiments[experiment]
-    return [pattern.format(e=experiment, r=getattr(r, f"{stage}_id")) for r in exp.unique(stage)]
+    return [pattern.format(experiment=experiment, run=getattr(r, f"{stage}_id")) for r in exp.unique(stage)]
 
 
 def collect_inputs(wildcards):
     e = wildcards.experiment
     return {
-        "eval": per_run(e, "eval", "results/{e}/eval/{r}.parquet"),
-        "summary": per_run(e, "train", "results/{e}/spectra/{r}/summary.parquet"),
-        "esd": per_run(e, "train", "results/{e}/spectra/{r}/esd.parquet"),
-        "tails": per_run(e, "train", "results/{e}/tails/{r}.parquet"),
-        "trace": per_run(e, "train", "results/{e}/train/{r}/trace.parquet"),
+        "eval": per_run(e, "eval", rules.evaluate.output[0]),
+        "summary": per_run(e, "train", rules.spectra.output.summary),
+        "esd": per_run(e, "train", rules.spectra.output.esd),
+        "tails": per_run(e, "train", rules.tails.output[0]),
+        "trace": per_run(e, "train", rules.train.output.trace),
     }
+
+
+def extra_inputs(wildcards):
+    stage, rule_name, out = EXTRA_TABLES[wildcards.extra]
+    outputs = getattr(rules, rule_name).output
+    return per_run(wildcards.experiment, stage, getattr(outputs, out) if isinstance(out, str) else outputs[out])
+
+
+def experiment_table(experiment, name):
+    """Path of an experiment-level table (table, esd, or one of EXTRA_TABLES)."""
+    if name in ("table", "esd"):
+        return getattr(rules.collect.output, name).format(experiment=experiment)
+    return rules.collect_extra.output[0].format(experiment=experiment, extra=name)
+
+
+def figure_inputs(wildcards):
+    """The experiment tables a figure draws from (and the compared experiment's)."""
+    plot = STUDY.experiments[wildcards.experiment].plot
+    names = figure_tables(plot["kind"], wildcards.figure)
+    inputs = {name: experiment_table(wildcards.experiment, name) for name in names}
+    if plot.get("compare_with"):
+        inputs["compare"] = experiment_table(plot["compare_with"], "table")
+    return inputs
+
+
+def figure_table_args(wildcards):
+    return " ".join(f"{name}={path}" for name, path in figure_inputs(wildcards).items())
 
 
 def plot_spec(wildcards):
@@ -90,6 +130,10 @@ def plot_spec(wildcards):
 def figure_caption(wildcards):
     with open(workflow.source_path(f"../report/captions/{wildcards.figure}.rst")) as f:
         return f.read()
+
+
+def experiment_description(wildcards):
+    return " ".join(STUDY.experiments[wildcards.experiment].description.split())
 
 
 def experiment_targets(experiment):
@@ -116,7 +160,8 @@ ENV = "../envs/htstudy.yaml"
 
 def stage_mem_mb(stage):
     """Memory request (MB) of a per-run job, from the run's array sizes."""
-    kind = {"data": "data", "train": "train", "evaluate": "eval", "spectra": "train", "tails": "train"}[stage]
+    kind = {"data": "data", "train": "train", "evaluate": "eval", "spectra": "train", "tails": "train",
+            "updates": "train"}[stage]
 
     def mem_mb(wildcards, attempt):
         return hc.mem_mb(stage, _run(kind, wildcards).params) * attempt

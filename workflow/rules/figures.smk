@@ -3,7 +3,7 @@
 
 rule figure:
     input:
-        table=rules.collect.output.table,
+        unpack(figure_inputs),
     output:
         png=report(
             "results/{experiment}/figures/{figure}.png",
@@ -15,7 +15,9 @@ rule figure:
         pdf="results/{experiment}/figures/{figure}.pdf",
     params:
         plot=plot_spec,
+        tables=figure_table_args,
         caption=figure_caption,
+        description=experiment_description,
         code=code_hash("figure"),
     log:
         "results/logs/{experiment}/figure/{figure}.log",
@@ -27,5 +29,5 @@ rule figure:
     conda:
         ENV
     shell:
-        "python -m htcore figure --name {wildcards.figure} --plot {params.plot:q} --table {input.table}"
+        "python -m htcore figure --name {wildcards.figure} --plot {params.plot:q} --tables {params.tables}"
         " --png {output.png} --pdf {output.pdf} > {log} 2>&1"
