@@ -3,13 +3,14 @@
 # Snakemake's SLURM executor and check outputs, sbatch counts and error reports.
 #   bash .ci/slurm/with-cluster.sh bash tests/slurm_toy/check.sh [SCENARIO...]
 # Scenarios (default: real fail):
-#   real       workflow/profiles/slurm as is: 2 runs packed in one group job
-#              (group-components run=3) -> 3 sbatch for 10 jobs; 1 CPU, summed runtime
-#   fail       the same profile with one job per run (--group-components run=1),
-#              run r2's spectra fails, --keep-going: exit 1, logs named, r1 complete
-#              (its group ran alongside r2's), r2's group outputs removed
+#   real       workflow/profiles/slurm as is: 2 runs -> 4 sbatch for 10 jobs
+#              (generate_data, one group job per run, collect); a group job asks for
+#              1 CPU and the sum of its steps' runtimes; the two run side by side
+#   fail       the same, run r2's spectra fails, --keep-going (--retries 0): exit 1,
+#              logs named, r1 complete, r2's group outputs (its train too) removed
+#   packed     the same with --group-components run=2: both runs in one job -> 3 sbatch
 #   ungrouped  tests/slurm_toy/profile-ungrouped: one sbatch per job -> 10 sbatch
-#   all        the three
+#   all        the four
 # Env: SNAKEMAKE (default .venv/bin/snakemake, else snakemake on PATH),
 #      TOY_WORKDIR (default /tmp/htstudy-slurm-toy), TOY_TIMEOUT per scenario
 #      in seconds (default 240).
@@ -92,26 +93,41 @@ overlap() { # two SLURM job ids: did they run at the same time (sacct)?
     [[ ${a%|*} < ${b#*|} && ${b%|*} < ${a#*|} ]]
 }
 
+group_ids() { # SLURM job ids of the group jobs submitted in $log
+    sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\) (log: [^ ]*group_run.*/\1/p' "$log"
+}
+
+# Group job request with the real profile (toy rules set no mem_mb: default 1000):
+# 1 CPU, runtime = train 120 + evaluate 15 + spectra 15 + tails 20 = 170 min per run.
+group_request() { # runs per job
+    grep -q "comment rule_run_evaluate_spectra_tails_train .* -t $((170 * $1)) --mem 1000 --ntasks=1 --cpus-per-task=1 " "$log"
+}
+
 scenario_real() {
     run_toy real 0 --workflow-profile workflow/profiles/slurm \
         --slurm-init-seconds-before-status-checks 2 || return 0
     check "summary written" test -s "$dir/collect/summary.txt"
-    check "3 sbatch for 10 jobs (generate_data, one group job for both runs, collect)" \
-        test "$submitted" -eq 3
+    check "4 sbatch for 10 jobs (generate_data, a group job per run, collect)" \
+        test "$submitted" -eq 4
     local r1 r2
     r1=$(run_job "$dir/runs/r1") || r1=
     r2=$(run_job "$dir/runs/r2") || r2=
     check "r1: train, evaluate, spectra, tails in one SLURM job ($r1)" test -n "$r1"
-    check "r2 packed into the same SLURM job ($r2)" test -n "$r2" -a "$r1" == "$r2"
-    check "group job: 1 CPU, largest mem, 2 x (30+10+10+15) min (-t 130 --mem 1000 --cpus-per-task=1)" \
-        grep -q "comment rule_run_evaluate_spectra_tails_train .* -t 130 --mem 1000 --ntasks=1 --cpus-per-task=1 " "$log"
+    check "r2: the same, in another SLURM job ($r2)" test -n "$r2" -a "$r1" != "$r2"
+    check "group job asks for 1 CPU, the largest mem, summed runtime (-t 170 --mem 1000 --cpus-per-task=1)" \
+        group_request 1
     check "per-rule runtime (generate_data: -t 10)" grep -q "comment rule_generate_data .* -t 10 " "$log"
+    local ids
+    ids=($(group_ids))
+    if ((${#ids[@]} == 2)) && timeout 10 sacct -n -X >/dev/null 2>&1; then
+        check "the two group jobs ran at the same time (cores: 1 caps a job, not the cluster)" \
+            overlap "${ids[0]}" "${ids[1]}"
+    fi
 }
 
 scenario_fail() {
-    run_toy fail 1 --workflow-profile workflow/profiles/slurm --group-components run=1 \
-        --retries 0 --slurm-init-seconds-before-status-checks 2 --keep-going \
-        --config fail_run=r2 || return 0
+    run_toy fail 1 --workflow-profile workflow/profiles/slurm --retries 0 \
+        --slurm-init-seconds-before-status-checks 2 --keep-going --config fail_run=r2 || return 0
     check "3 sbatch (generate_data, 2 group jobs; collect never submitted)" test "$submitted" -eq 3
     check "error names the failing group" grep -q "Error in group run" "$log"
     check "error names the rule's log logs/spectra/r2.log" \
@@ -123,12 +139,20 @@ scenario_fail() {
     check "--keep-going: the other run finished (r1 tails)" test -s "$dir/runs/r1/tails.txt"
     check "failed group's outputs removed, its train output too" test ! -e "$dir/runs/r2/train.txt"
     check "collect not run" test ! -e "$dir/collect/summary.txt"
-    local ids
-    ids=($(sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\) (log: [^ ]*group_run.*/\1/p' "$log"))
-    if ((${#ids[@]} == 2)) && timeout 10 sacct -n -X >/dev/null 2>&1; then
-        check "the two group jobs ran at the same time (cores: 1 caps a job, not the cluster)" \
-            overlap "${ids[0]}" "${ids[1]}"
-    fi
+}
+
+scenario_packed() {
+    run_toy packed 0 --workflow-profile workflow/profiles/slurm --group-components run=2 \
+        --slurm-init-seconds-before-status-checks 2 || return 0
+    check "summary written" test -s "$dir/collect/summary.txt"
+    check "3 sbatch for 10 jobs (generate_data, one group job for both runs, collect)" \
+        test "$submitted" -eq 3
+    local r1 r2
+    r1=$(run_job "$dir/runs/r1") || r1=
+    r2=$(run_job "$dir/runs/r2") || r2=
+    check "both runs in the same SLURM job ($r1 $r2)" test -n "$r1" -a "$r1" == "$r2"
+    check "packed job asks for 1 CPU and 2 x the runtime (-t 340 --mem 1000 --cpus-per-task=1)" \
+        group_request 2
 }
 
 scenario_ungrouped() {
@@ -139,7 +163,7 @@ scenario_ungrouped() {
 
 scenarios=("$@")
 ((${#scenarios[@]})) || scenarios=(real fail)
-[[ ${scenarios[*]} == all ]] && scenarios=(real fail ungrouped)
+[[ ${scenarios[*]} == all ]] && scenarios=(real fail packed ungrouped)
 mkdir -p "$work"
 for s in "${scenarios[@]}"; do
     declare -F "scenario_$s" >/dev/null || { echo "unknown scenario $s" >&2; exit 2; }
