@@ -17,12 +17,14 @@ import pytest
 import yaml
 
 from htcore import evaluate as E
+from htcore.figures import figure_names
 from htcore.io import load_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
 
 pytestmark = pytest.mark.slow
+N_FIGS = len(figure_names({"kind": "sweep"}))
 
 
 def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -109,7 +111,7 @@ def test_esd_table_is_whole(tiny_run):
 
 def test_figures_exist_as_png_and_pdf(tiny_run):
     figs = tiny_run / "results/lr_sweep/figures"
-    for name in ["losses", "kta", "sim", "alpha_hill", "alpha_ks"]:
+    for name in ["losses", "kta", "sim", "alpha_hill", "alpha_ks", "phase_diagram"]:
         png, pdf = figs / f"{name}.png", figs / f"{name}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         assert pdf.read_bytes()[:5] == b"%PDF-"
@@ -139,18 +141,18 @@ def test_adding_a_learning_rate_plans_only_the_new_runs(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0))
     new_runs = 2 * 2  # 2 optimizers x 2 seeds
     assert jobs == {"train": new_runs, "evaluate": new_runs, "spectra": new_runs, "tails": new_runs,
-                    "collect": 1, "figure": 5, "all": 1}
+                    "collect": 1, "figure": N_FIGS, "all": 1}
 
 
 def test_adding_a_seed_plans_only_that_seed(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["seeds"].append(7))
     assert jobs == {"generate_data": 1, "train": 6, "evaluate": 6, "spectra": 6, "tails": 6,
-                    "collect": 1, "figure": 5, "all": 1}
+                    "collect": 1, "figure": N_FIGS, "all": 1}
 
 
 def test_changing_reg_lambda_reruns_evaluation_not_training(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("reg_lambda", 0.1))
-    assert jobs == {"evaluate": 12, "collect": 1, "figure": 5, "all": 1}
+    assert jobs == {"evaluate": 12, "collect": 1, "figure": N_FIGS, "all": 1}
 
 
 # -------------------------------------------------------------------- determinism
