@@ -41,7 +41,7 @@ def job_records(results: Path) -> list[dict]:
         row = next(csv.DictReader(tsv.open(), delimiter="\t"))
         m = TIMING.search(log.read_text()) if log.exists() else None
         out.append({
-            "rule": rule, "s": float(row["s"]), "rss": float(row["max_rss"] or 0),
+            "experiment": exp, "rule": rule, "s": float(row["s"]), "rss": float(row["max_rss"] or 0),
             "work": float(m.group(3)) if m else float("nan"),
             "imports": float(m.group(2)) if m else float("nan"),
         })
@@ -60,7 +60,7 @@ def main() -> int:
     shutil.copy(args.configfile, work / "config.yaml")
     shutil.rmtree(work / "results", ignore_errors=True)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(work),
-           "-j", str(args.jobs), "--quiet", "all", "all"]
+           "-j", str(args.jobs), "all", "--quiet", "all"]
     print("running:", " ".join(cmd), flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -153,3 +153,21 @@ def test_minibatches_cover_each_epoch_once():
     assert all(len(x) == 3 for x in b)
     assert len(set(np.concatenate(b[:3]))) == 9  # one epoch: 3 disjoint batches
     assert T.batch_indices(0, 10, 10, 2) == [None, None]
+
+
+@pytest.mark.gpu
+def test_cuda_backend_matches_cpu_reference():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    data = generate(0, d=64, h=96, n=256, n_test=8, label_noise_std=0.3)
+    p = {**P, "optimizer": "adam", "lr": 1.0, "steps": 5, "probe_steps": [0, 5], "batch_size": 256}
+    cpu = T.train(p, 0, data, "cpu")
+    gpu = T.train(p, 0, data, "cuda")
+    assert gpu.device == "cuda"
+    np.testing.assert_allclose(gpu.W, cpu.W, rtol=1e-3, atol=1e-3)
+
+
+def test_resolve_device_without_gpu(monkeypatch):
+    monkeypatch.setattr(T, "cuda_visible", lambda: False)
+    assert T.resolve_device("auto") == "cpu" and T.resolve_device("cpu") == "cpu"
