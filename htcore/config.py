@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Iterable, Mapping
 
 #: Every study parameter in canonical order (the order of path segments and columns).
@@ -121,6 +122,14 @@ class Experiment:
     runs: tuple[Run, ...]
     plot: Mapping[str, Any] = field(default_factory=dict)
 
+    @cached_property
+    def _index(self) -> dict[tuple[str, str], Run]:
+        index: dict[tuple[str, str], Run] = {}
+        for r in self.runs:
+            for stage in STAGE_PARAMS:
+                index.setdefault((stage, getattr(r, f"{stage}_id")), r)
+        return index
+
     def unique(self, stage: str) -> list[Run]:
         """One representative run per distinct id of ``stage`` (data/train/eval)."""
         seen: dict[str, Run] = {}
@@ -145,10 +154,10 @@ class Study:
             exp = self.experiments[experiment]
         except KeyError:
             raise KeyError(f"unknown experiment {experiment!r}") from None
-        for r in exp.runs:
-            if getattr(r, f"{stage}_id") == run_id:
-                return r
-        raise KeyError(f"experiment {experiment!r} has no {stage} run {run_id!r}")
+        try:
+            return exp._index[(stage, run_id)]
+        except KeyError:
+            raise KeyError(f"experiment {experiment!r} has no {stage} run {run_id!r}") from None
 
 
 # --------------------------------------------------------------------------- values

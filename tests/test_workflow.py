@@ -235,3 +235,27 @@ def test_snakemake_lint_is_clean():
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "-s", str(ROOT / "Snakefile"), "-d", str(ROOT)],
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ})
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------ interruption
+
+def test_kill_9_then_unlock_and_rerun_incomplete_gives_the_same_tables(tiny_run, tmp_path):
+    import signal
+    import time
+
+    write_config(tmp_path, TINY)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-j", "2", "all"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((tmp_path / "results").rglob("weights.npz"))) < 3:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "results/lr_sweep/table.parquet").exists(), "killed too late to test anything"
+    time.sleep(3)  # jobs started before the kill run on as orphans; let them end
+    locked = smk(tmp_path, "-n", check=False)
+    assert locked.returncode != 0 and "lock" in (locked.stdout + locked.stderr).lower()
+    smk(tmp_path, "--unlock")
+    smk(tmp_path, "-j", "2", "all", "--rerun-incomplete")
+    for name in ("table", "esd"):
+        pd.testing.assert_frame_equal(table(tiny_run, name), table(tmp_path, name), check_exact=True)
