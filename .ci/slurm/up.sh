@@ -37,7 +37,7 @@ log() { echo "[slurm-up +$((($(date +%s%N) - start_ns) / 1000000)) ms] $*" >&2; 
 dump_logs() {
     local f
     for f in "$state"/log/* /var/log/munge/munged.log; do
-        [[ -s $f ]] || continue
+        [[ -s $f && $f != *mariadb-install.log ]] || continue
         echo "===== $f (last 40 lines)"
         tail -n 40 "$f"
     done >&2
@@ -192,7 +192,8 @@ if ((with_dbd)); then
     sock=$db/mysqld.sock
     mariadb-install-db --no-defaults --datadir="$db" --user=mysql \
         --auth-root-authentication-method=socket --skip-test-db \
-        >"$state/log/mariadb-install.log" 2>&1 || fail "mariadb-install-db"
+        >"$state/log/mariadb-install.log" 2>&1 ||
+        fail "mariadb-install-db: $(tail -n 20 "$state/log/mariadb-install.log")"
     start mariadb mariadbd --no-defaults --user=mysql --datadir="$db" --socket="$sock" \
         --port="$db_port" --bind-address=127.0.0.1 --pid-file="$db/mariadbd.pid" \
         --log-error="$state/log/mariadb.log" --innodb-buffer-pool-size=64M

@@ -21,20 +21,34 @@ if (($# == 0)); then
 fi
 
 child=
+running() { # pid alive and not a zombie (our exited child stays a zombie until `wait`)
+    [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]
+}
+stop_child() { # SIGTERM to the command (timeout passes it on), SIGKILL to its group 30 s later
+    [[ -n $child ]] || return 0
+    if running "$child"; then
+        kill -TERM "$child" 2>/dev/null
+        local end=$((SECONDS + 30))
+        while running "$child" && ((SECONDS < end)); do sleep 0.5; done
+        # timeout leads its own process group: take the command with it
+        if running "$child"; then
+            log "command ignored SIGTERM for 30 s: SIGKILL"
+            kill -KILL -- "-$child" 2>/dev/null
+        fi
+    fi
+    wait "$child" 2>/dev/null
+    child=
+}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [[ -n $child ]] && kill -0 "$child" 2>/dev/null; then
-        kill -TERM "$child" 2>/dev/null
-        wait "$child" 2>/dev/null
-    fi
+    stop_child
     bash "$here/down.sh" || log "down.sh failed (rc $?)"
     exit "$rc"
 }
-on_signal() { # forward to the command (timeout passes it on), then clean up
+on_signal() {
     log "got SIG$1: stopping the command"
-    if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi
-    child=
+    stop_child
     exit "$2"
 }
 trap cleanup EXIT
@@ -52,8 +66,8 @@ child=$!
 wait "$child"
 rc=$?
 child=
-if ((rc == 124)); then
-    log "command timed out after ${limit}s"
+if ((rc == 124 || (rc == 137 && SECONDS - t0 >= limit))); then
+    log "command timed out after ${limit}s (rc $rc: 124 = ended on SIGTERM, 137 = SIGKILL 30 s later)"
 elif ((rc != 0)); then
     log "command failed (rc $rc) after $((SECONDS - t0)) s; cluster logs: $state/log"
 else
