@@ -192,6 +192,9 @@ def _draw_sweep(name, tables, plot, plt):
                 xs = np.log10(st[x].to_numpy(dtype=float)) if logx else st[x].to_numpy(dtype=float)
                 label = f"{g} ({exp})" if len(sources) > 1 else g
                 _line_with_bands(ax, xs, st, PALETTE[i % len(PALETTE)], label, dashed)
+        init = tables["table"].loc[tables["table"]["step"] == 0, metric].mean()
+        if np.isfinite(init):
+            ax.axhline(init, color="#555555", linestyle=":", linewidth=1.2, label="initialisation (step 0)")
         ax.set_xlabel(("log10 " if logx else "") + _label(x))
         ax.set_ylabel(_label(metric))
         _maybe_log_y(ax, tables["table"][metric], metric)
