@@ -27,10 +27,10 @@ pytestmark = pytest.mark.slow
 N_FIGS = len(figure_names({"kind": "sweep"}))
 
 
-def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def smk(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run snakemake on the repository's Snakefile in ``workdir``."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
@@ -164,6 +164,15 @@ def test_same_config_same_numbers(tiny_run, tmp_path):
     for name in ("table", "esd"):
         a, b = table(tiny_run, name), table(again, name)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_same_numbers_without_the_job_server(tiny_run, tmp_path):
+    write_config(tmp_path, TINY)
+    smk(tmp_path, "-j", "2", "all", env={**os.environ, "HTCORE_NO_JOBSERVER": "1"})
+    log = (tmp_path / "results/logs/lr_sweep/evaluate/optimizer~gd/lr~10/seed~0.log").read_text()
+    assert "import_s=0.0000" not in log  # really ran as a plain process
+    for name in ("table", "esd"):
+        pd.testing.assert_frame_equal(table(tiny_run, name), table(tmp_path, name), check_exact=True)
 
 
 # --------------------------------------------------------------------- divergence

@@ -19,7 +19,7 @@ rule collect:
     conda:
         ENV
     shell:
-        "python -m htcore collect --table {output.table} --esd-table {output.esd}"
+        "htjob collect --table {output.table} --esd-table {output.esd}"
         " --eval {input.eval} --summary {input.summary} --tails {input.tails}"
         " --trace {input.trace} --esd {input.esd} > {log} 2>&1"
 
@@ -42,4 +42,4 @@ rule collect_extra:
     conda:
         ENV
     shell:
-        "python -m htcore concat --out {output} --inputs {input} > {log} 2>&1"
+        "htjob concat --out {output} --inputs {input} > {log} 2>&1"

@@ -7,6 +7,7 @@ import sys
 import yaml
 
 import htcore.config as hc
+from htcore import jobserver
 from htcore.provenance import code_hash
 from htcore.figures import figure_names, figure_tables
 
@@ -152,9 +153,31 @@ def all_targets():
 
 
 # ------------------------------------------------------------------ execution
-# Jobs run `python -m htcore`: put the interpreter running snakemake (which has
-# htcore installed) first on PATH, so no venv needs activating.
-shell.prefix(f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
+# Jobs run `htjob <stage> ...`: the stdlib-only client htcore/jobclient.py, which
+# hands the job to the fork server started below (local runs) or, without one, runs
+# `python -m htcore <stage> ...`. The interpreter running snakemake (which has
+# htcore installed) goes first on PATH, so no venv needs activating.
+JOBCLIENT = os.path.join(os.path.dirname(hc.__file__), "jobclient.py")
+shell.prefix(
+    f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; '
+    f'htjob() ( exec python -S -I "{JOBCLIENT}" "$@" ); '
+)
+
+
+# Local runs start htcore.jobserver so per-run jobs skip Python's start-up
+# (HTCORE_NO_JOBSERVER=1 turns it off); cluster executors never use it.
+onstart:
+    jobserver.start_for_jobs(local=workflow.local_exec and not workflow.remote_exec)
+
+
+onsuccess:
+    jobserver.stop_for_jobs()
+
+
+onerror:
+    jobserver.stop_for_jobs()
+
+
 ENV = "../envs/htstudy.yaml"
 
 

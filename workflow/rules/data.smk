@@ -17,4 +17,4 @@ rule generate_data:
     conda:
         ENV
     shell:
-        "python -m htcore --threads {threads} data --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "htjob --threads {threads} data --spec {params.spec:q} --out {output} > {log} 2>&1"

@@ -20,5 +20,5 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "python -m htcore --threads {threads} evaluate --spec {params.spec:q} --data {input.data}"
+        "htjob --threads {threads} evaluate --spec {params.spec:q} --data {input.data}"
         " --weights {input.weights} --out {output} > {log} 2>&1"

@@ -29,5 +29,5 @@ rule figure:
     conda:
         ENV
     shell:
-        "python -m htcore figure --name {wildcards.figure} --plot {params.plot:q} --tables {params.tables}"
+        "htjob figure --name {wildcards.figure} --plot {params.plot:q} --tables {params.tables}"
         " --png {output.png} --pdf {output.pdf} > {log} 2>&1"

@@ -20,5 +20,5 @@ rule spectra:
     conda:
         ENV
     shell:
-        "python -m htcore --threads {threads} spectra --spec {params.spec:q} --weights {input.weights}"
+        "htjob --threads {threads} spectra --spec {params.spec:q} --weights {input.weights}"
         " --esd {output.esd} --summary {output.summary} > {log} 2>&1"

@@ -19,5 +19,5 @@ rule tails:
     conda:
         ENV
     shell:
-        "python -m htcore --threads {threads} tails --spec {params.spec:q} --esd {input.esd}"
+        "htjob --threads {threads} tails --spec {params.spec:q} --esd {input.esd}"
         " --out {output} > {log} 2>&1"

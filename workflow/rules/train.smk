@@ -21,5 +21,5 @@ rule train:
     conda:
         ENV
     shell:
-        "python -m htcore --threads {threads} train --spec {params.spec:q} --data {input.data}"
+        "htjob --threads {threads} train --spec {params.spec:q} --data {input.data}"
         " --weights {output.weights} --trace {output.trace} --device {params.device} > {log} 2>&1"

@@ -21,7 +21,7 @@ rule updates:
     conda:
         ENV
     shell:
-        "python -m htcore --threads {threads} updates --spec {params.spec:q} --weights {input.weights}"
+        "htjob --threads {threads} updates --spec {params.spec:q} --weights {input.weights}"
         " --sv {output.sv} --overlaps {output.overlaps} > {log} 2>&1"
 
 
@@ -45,5 +45,5 @@ rule feature_spectra:
     conda:
         ENV
     shell:
-        "python -m htcore --threads {threads} feature_spectra --spec {params.spec:q} --data {input.data}"
+        "htjob --threads {threads} feature_spectra --spec {params.spec:q} --data {input.data}"
         " --weights {input.weights} --out {output} > {log} 2>&1"

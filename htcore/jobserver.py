@@ -1,0 +1,182 @@
+"""A fork server for the per-run jobs: pay Python's start-up once per workflow run.
+
+A per-run job does 0.05-1 s of work, but a fresh interpreter importing NumPy,
+pyarrow and SciPy costs 0.2-0.4 s: with four such jobs per run, start-up was a
+quarter of the lr_sweep's wall time. For local execution the Snakefile's ``onstart``
+starts this server, which imports those libraries once and then, for each job,
+forks a worker that runs :func:`htcore.cli.main` with the job's arguments, working
+directory and open log file (passed over a Unix socket with ``SCM_RIGHTS``). The job
+itself runs :mod:`htcore.jobclient`, a stdlib-only client that starts in ~10 ms and
+exits with the worker's exit code.
+
+Nothing changes in what a job computes: the worker runs the same ``cli.main`` on the
+same inputs in a fresh fork (single-threaded BLAS, as the jobs). When there is no
+server (SLURM jobs, dry runs, ``HTCORE_JOBSERVER`` unset, the server gone, a job
+asking for more than one thread), the client runs ``python -m htcore`` instead.
+
+The server exits on ``shutdown`` (sent by the Snakefile's onsuccess/onerror) or
+after ``idle_timeout`` seconds without a request (after a ``kill -9`` of Snakemake).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+#: stages served by forking (all per-run stages); others run as plain processes
+SERVED_STAGES = ("data", "train", "evaluate", "spectra", "tails", "updates", "feature_spectra")
+
+
+def socket_path(workdir: str) -> str:
+    """A short socket path (Unix sockets allow ~100 characters) unique per run."""
+    tag = abs(hash((os.path.realpath(workdir), os.getpid(), time.time()))) % 10**10
+    return str(Path(tempfile.gettempdir()) / f"htcore-{os.getuid()}-{tag}.sock")
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("client closed the connection")
+        buf += chunk
+    return buf
+
+
+def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
+    """In the forked child: become the job, run it, report the exit code."""
+    os.setpgid(0, 0)  # own process group: the client forwards signals to it
+    os.dup2(fds[0], 1)
+    os.dup2(fds[1], 2)
+    for fd in fds:
+        os.close(fd)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    os.chdir(request["cwd"])
+    conn.sendall(struct.pack("!i", os.getpid()))
+    from htcore import cli
+
+    try:
+        rc = cli.main(request["argv"])
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+    except BaseException:  # noqa: BLE001 - report any failure as the job's failure
+        traceback.print_exc()
+        rc = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    conn.sendall(struct.pack("!i", int(rc or 0)))
+    os._exit(int(rc or 0))
+
+
+def serve(path: str, idle_timeout: float = 60.0) -> None:
+    """Import the per-run stages' libraries, then fork a worker per request."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    from htcore import cli
+
+    sys.meta_path.insert(0, cli._NoPandas)
+    import importlib
+
+    for stage in SERVED_STAGES:
+        for mod in cli.STAGE_IMPORTS[stage]:
+            importlib.import_module(mod)
+    import htcore.shape  # noqa: F401
+    import htcore.stages  # noqa: F401
+    import htcore.updates  # noqa: F401
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped automatically
+    if os.path.exists(path):
+        os.unlink(path)
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(64)
+    srv.settimeout(idle_timeout)
+    try:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except socket.timeout:
+                return
+            with conn:
+                conn.settimeout(None)
+                try:
+                    size = struct.unpack("!i", _recv_exact(conn, 4))[0]
+                    msg, fds, _, _ = socket.recv_fds(conn, size, 2)
+                    msg += _recv_exact(conn, size - len(msg)) if len(msg) < size else b""
+                    request = json.loads(msg)
+                except (ConnectionError, ValueError, OSError):
+                    continue
+                if request.get("shutdown"):
+                    return
+                if os.fork() == 0:
+                    srv.close()
+                    _worker(conn, request, fds)
+                for fd in fds:
+                    os.close(fd)
+    finally:
+        srv.close()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def start(workdir: str, python: str = sys.executable, idle_timeout: float = 60.0, wait: float = 10.0) -> str | None:
+    """Start a server in the background; return its socket path (None if it failed
+    to come up, in which case jobs simply run as plain processes)."""
+    import subprocess
+
+    path = socket_path(workdir)
+    subprocess.Popen([python, "-m", "htcore.jobserver", path, str(idle_timeout)], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        if os.path.exists(path):
+            return path
+        time.sleep(0.02)
+    return None
+
+
+def stop(path: str | None) -> None:
+    """Ask the server at ``path`` to exit (no-op if it is gone)."""
+    if not path:
+        return
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(path)
+            msg = json.dumps({"shutdown": True}).encode()
+            s.sendall(struct.pack("!i", len(msg)))
+            socket.send_fds(s, [msg], [])
+    except OSError:
+        pass
+
+
+ENV_SOCKET = "HTCORE_JOBSERVER"
+ENV_DISABLE = "HTCORE_NO_JOBSERVER"
+
+
+def start_for_jobs(local: bool) -> None:
+    """Snakemake onstart hook: for local execution start a server and advertise it
+    to the jobs (which inherit this process's environment) via HTCORE_JOBSERVER."""
+    if local and not os.environ.get(ENV_DISABLE):
+        path = start(os.getcwd())
+        if path:
+            os.environ[ENV_SOCKET] = path
+
+
+def stop_for_jobs() -> None:
+    """Snakemake onsuccess/onerror hook: stop the server started by start_for_jobs."""
+    stop(os.environ.pop(ENV_SOCKET, None))
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 60.0)
