@@ -1,15 +1,18 @@
 """Command-line entry of the workflow's jobs: ``python -m htcore <stage> ...``.
 
-Each Snakemake rule runs one line ``python -m htcore <stage> --spec '<json>' <paths>``.
-A shell call rather than ``script:`` keeps a job's start-up to the interpreter plus
-NumPy/pyarrow (~0.15 s): Snakemake's script preamble would add ~0.1 s, and torch
-(~1.5 s) is imported only by a training job that runs on CUDA.
+Each Snakemake rule runs one line ``htjob <stage> --spec '<json>' <paths>``;
+``htjob`` (htcore/jobclient.py) hands the job to the fork server of local runs
+(htcore/jobserver.py) or runs ``python -m htcore <stage> ...`` as a plain process.
+Either way this module's :func:`main` runs the stage. A shell call rather than
+``script:`` keeps a plain job's start-up to the interpreter plus NumPy/pyarrow
+(~0.15 s): Snakemake's script preamble adds ~0.1 s, and torch (~1.5 s) is imported
+only by a training job that runs on CUDA.
 
 Every job ends its log with one line
 ``htcore-timing stage=<stage> import_s=<s> work_s=<s>``: ``import_s`` is the time to
-import the stage's libraries, ``work_s`` the stage's own work. The benchmark script
-(benchmarks/bench_workflow.py) subtracts ``work_s`` from the job's wall time to get
-the share spent on process start-up.
+import the stage's libraries (0 in a forked worker), ``work_s`` the stage's own work.
+The benchmark script (benchmarks/bench_workflow.py) subtracts ``work_s`` from the
+job's wall time to get the share spent on process start-up.
 """
 
 from __future__ import annotations
