@@ -96,18 +96,24 @@ def evaluate(spec: Mapping[str, Any], data_path: str, weights_path: str, out: st
     }, meta={"spec": to_json(spec)})
 
 
+def _write_esd(path: str, spec: Mapping[str, Any], steps: np.ndarray, esds: list[np.ndarray],
+               with_eval: bool = False) -> None:
+    """One row per eigenvalue: run keys, step, index, eigenvalue."""
+    k = len(esds[0])
+    write_table(path, {
+        **_keys(spec, k * len(steps), with_eval=with_eval),
+        "step": np.repeat(steps.astype(np.int64), k),
+        "index": np.tile(np.arange(k, dtype=np.int64), len(steps)),
+        "eigenvalue": np.concatenate(esds),
+    }, meta={"spec": to_json(spec)})
+
+
 def spectra(spec: Mapping[str, Any], weights_path: str, esd_out: str, summary_out: str) -> None:
     """The whole ESD of W at every probe step, plus its summaries."""
     w = load_npz(weights_path)
     steps = w["probe_steps"]
     esds = [spectra_mod.esd(W) for W in w["W"]]
-    k = len(esds[0])
-    write_table(esd_out, {
-        **_keys(spec, k * len(steps)),
-        "step": np.repeat(steps.astype(np.int64), k),
-        "index": np.tile(np.arange(k, dtype=np.int64), len(steps)),
-        "eigenvalue": np.concatenate(esds),
-    }, meta={"spec": to_json(spec)})
+    _write_esd(esd_out, spec, steps, esds)
     summ = [spectra_mod.summarize(e) for e in esds]
     write_table(summary_out, {
         **_keys(spec, len(steps)),
@@ -180,10 +186,4 @@ def feature_spectra(spec: Mapping[str, Any], data_path: str, weights_path: str, 
     w = load_npz(weights_path)
     steps = w["probe_steps"]
     esds = [evaluate_mod.feature_esd(X, W, p["readout_scaling"]) for W in w["W"]]
-    k = len(esds[0])
-    write_table(out, {
-        **_keys(spec, k * len(steps), with_eval=True),
-        "step": np.repeat(steps.astype(np.int64), k),
-        "index": np.tile(np.arange(k, dtype=np.int64), len(steps)),
-        "eigenvalue": np.concatenate(esds),
-    }, meta={"spec": to_json(spec)})
+    _write_esd(out, spec, steps, esds, with_eval=True)
