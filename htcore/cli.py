@@ -9,8 +9,10 @@ Either way this module's :func:`main` runs the stage. A shell call rather than
 only by a training job that runs on CUDA.
 
 Every job ends its log with one line
-``htcore-timing stage=<stage> import_s=<s> work_s=<s>``: ``import_s`` is the time to
-import the stage's libraries (0 in a forked worker), ``work_s`` the stage's own work.
+``htcore-timing stage=<stage> import_s=<s> work_s=<s> max_rss_mb=<MB>``: ``import_s``
+is the time to import the stage's libraries (0 in a forked worker), ``work_s`` the
+stage's own work, ``max_rss_mb`` the process's peak resident memory (a forked
+worker's includes the pages it shares with the server).
 The benchmark script (benchmarks/bench_workflow.py) subtracts ``work_s`` from the
 job's wall time to get the share spent on process start-up.
 """
@@ -107,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     _run(args)
     t2 = time.perf_counter()
-    print(f"htcore-timing stage={args.stage} import_s={t1 - t0:.4f} work_s={t2 - t1:.4f}", file=sys.stderr)
+    import resource
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
+    print(f"htcore-timing stage={args.stage} import_s={t1 - t0:.4f} work_s={t2 - t1:.4f} max_rss_mb={rss_mb:.0f}",
+          file=sys.stderr)
     return 0
 
 
