@@ -28,7 +28,7 @@ STUDY = _load_study()
 EXTRA_TABLES = {
     "update_sv": ("train", "updates", "sv"),
     "overlaps": ("train", "updates", "overlaps"),
-    "feature_esd": ("eval", "feature_spectra", 0),
+    "feature_esd": ("eval", "feature_spectra", "esd"),
 }
 
 
@@ -64,14 +64,16 @@ def tails_spec(wildcards):
     return hc.to_json({**_run("train", wildcards).spec("train"), "tails": dict(STUDY.tails)})
 
 
-def data_of_train(wildcards):
-    r = _run("train", wildcards)
-    return rules.generate_data.output[0].format(experiment=r.experiment, run=r.data_id)
+def _data_of(stage):
+    def data(wildcards):
+        r = _run(stage, wildcards)
+        return rules.generate_data.output[0].format(experiment=r.experiment, run=r.data_id)
+
+    return data
 
 
-def data_of_eval(wildcards):
-    r = _run("eval", wildcards)
-    return rules.generate_data.output[0].format(experiment=r.experiment, run=r.data_id)
+data_of_train = _data_of("train")
+data_of_eval = _data_of("eval")
 
 
 def weights_of_eval(wildcards):
@@ -99,8 +101,7 @@ def collect_inputs(wildcards):
 
 def extra_inputs(wildcards):
     stage, rule_name, out = EXTRA_TABLES[wildcards.extra]
-    outputs = getattr(rules, rule_name).output
-    return per_run(wildcards.experiment, stage, getattr(outputs, out) if isinstance(out, str) else outputs[out])
+    return per_run(wildcards.experiment, stage, getattr(getattr(rules, rule_name).output, out))
 
 
 def experiment_table(experiment, name):

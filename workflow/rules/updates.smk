@@ -31,7 +31,7 @@ rule feature_spectra:
         data=data_of_eval,
         weights=weights_of_eval,
     output:
-        "results/{experiment}/feature_spectra/{run}.parquet",
+        esd="results/{experiment}/feature_spectra/{run}.parquet",
     params:
         spec=eval_spec,
         code=code_hash("feature_spectra"),
@@ -46,4 +46,4 @@ rule feature_spectra:
         ENV
     shell:
         "htjob --threads {threads} feature_spectra --spec {params.spec:q} --data {input.data}"
-        " --weights {input.weights} --out {output} > {log} 2>&1"
+        " --weights {input.weights} --out {output.esd} > {log} 2>&1"
