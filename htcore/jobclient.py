@@ -16,6 +16,8 @@ import socket
 import struct
 import sys
 
+# htcore.cli.PER_RUN_STAGES, repeated because this client imports nothing outside
+# the standard library (tests/test_jobserver.py checks they agree)
 SERVED_STAGES = ("data", "train", "evaluate", "spectra", "tails", "updates", "feature_spectra")
 
 

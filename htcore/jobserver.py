@@ -31,8 +31,7 @@ import time
 import traceback
 from pathlib import Path
 
-#: stages served by forking (all per-run stages); others run as plain processes
-SERVED_STAGES = ("data", "train", "evaluate", "spectra", "tails", "updates", "feature_spectra")
+from htcore.cli import PER_RUN_STAGES as SERVED_STAGES  # others run as plain processes
 
 
 def socket_path(workdir: str) -> str:

@@ -63,3 +63,14 @@ def test_client_falls_back_without_a_server(tmp_path):
     args = ["data", "--spec", json.dumps(SPEC), "--out", "z.npz"]
     assert run_client(args, env, tmp_path, tmp_path / "z.log") == 0
     assert (tmp_path / "z.npz").exists()
+
+
+def test_client_serves_exactly_the_per_run_stages():
+    import ast
+
+    from htcore.cli import PER_RUN_STAGES
+
+    tree = ast.parse(CLIENT.read_text())
+    served = next(ast.literal_eval(n.value) for n in tree.body
+                  if isinstance(n, ast.Assign) and n.targets[0].id == "SERVED_STAGES")
+    assert tuple(served) == PER_RUN_STAGES
