@@ -210,6 +210,18 @@ def _hill(x: np.ndarray):
     return k, alpha, _ks_distance(np.log(x), k, alpha)
 
 
+def _fit(method: str, search, eigs, min_tail: int) -> PowerLawFit:
+    """Clean the eigenvalues, run ``search`` (sorted x -> (k, alpha, D) or None)."""
+    x, status = prepare_eigs(eigs)
+    if status != "ok":
+        return _failed(method, status)
+    found = search(x)
+    if found is None:
+        return _failed(method, "no-candidate", x.size)
+    k, alpha, d = found
+    return _make_fit(method, x, k, alpha, d, min_tail)
+
+
 def fit_hill(eigs, min_tail: int = 10) -> PowerLawFit:
     """PL_Alpha_Hill: the MLE alpha with xmin fixed at the median eigenvalue.
 
@@ -217,14 +229,7 @@ def fit_hill(eigs, min_tail: int = 10) -> PowerLawFit:
     ``n_tail = ceil(N / 2)`` (see the module docstring for odd/even N). Flags
     ``n_tail < min_tail`` as ``"tail-too-small"``.
     """
-    x, status = prepare_eigs(eigs)
-    if status != "ok":
-        return _failed("hill", status)
-    found = _hill(x)
-    if found is None:
-        return _failed("hill", "no-candidate", x.size)
-    k, alpha, d = found
-    return _make_fit("hill", x, k, alpha, d, min_tail)
+    return _fit("hill", _hill, eigs, min_tail)
 
 
 def _lower_bounds(logx, cand, alpha, n_t, n_points):
@@ -283,14 +288,7 @@ def fit_ks(eigs, min_tail: int = 10) -> PowerLawFit:
     A minimum-D tail shorter than ``min_tail`` is returned flagged
     ``"tail-too-small"``.
     """
-    x, status = prepare_eigs(eigs)
-    if status != "ok":
-        return _failed("ks", status)
-    found = _ks_search(x)
-    if found is None:
-        return _failed("ks", "no-candidate", x.size)
-    k, alpha, d = found
-    return _make_fit("ks", x, k, alpha, d, min_tail)
+    return _fit("ks", _ks_search, eigs, min_tail)
 
 
 def fit_ks_naive(eigs, min_tail: int = 10) -> PowerLawFit:
