@@ -3,9 +3,18 @@
 This is the one place that turns ``config.yaml`` into the list of runs and the
 paths that identify them; the Snakefile and every test use it.
 
+* :func:`load_config_file` reads one YAML/JSON config file the way Snakemake does,
+  but rejects what Snakemake lets through silently: a key written twice in one
+  mapping (YAML keeps the last; the error names both lines) and, for syntax errors,
+  says file, line and column.
 * :func:`load_study` validates a config dict against the JSON schema (all errors
-  become one :class:`ConfigError` whose message names the offending key), fills the
-  defaults and expands every experiment into :class:`Run` objects.
+  become one :class:`ConfigError` whose message names the offending key; numbers
+  must be finite, integers must be written as integers), fills the defaults and
+  expands every experiment into :class:`Run` objects. Per-run checks (batch_size
+  vs n, probe_steps vs steps, ...) are errors for the experiments that run
+  (``run:`` and what they ``compare_with``); an experiment that is not selected and
+  fails them is left out of the study (``Study.unusable`` says why), so a small
+  ``--configfile`` merged over config.yaml works for what it selects.
 * A run is identified per stage by the grid axes relevant to that stage, written as
   ``key~value/.../seed~S`` (Paramspace style). Data depend on the data parameters,
   training on data + optimisation parameters, evaluation on all of them. So a grid
@@ -21,6 +30,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
+import re
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Iterable, Mapping
@@ -147,6 +158,8 @@ class Study:
     device: str
     tails: Mapping[str, Any]
     updates: Mapping[str, Any]
+    #: experiments not selected by ``run:`` that cannot run with this config: name -> why
+    unusable: Mapping[str, str] = field(default_factory=dict)
 
     def run(self, experiment: str, stage: str, run_id: str) -> Run:
         """Look up the run whose ``stage`` id is ``run_id``; KeyError names it."""
@@ -216,6 +229,53 @@ def _path_text(path: Iterable[Any]) -> str:
     return out or "<top level>"
 
 
+#: Text that YAML 1.1 (PyYAML, Snakemake) reads as a string although it means a
+#: number: exponent notation without a dot or without the exponent's sign.
+_EXPONENT_TEXT = re.compile(r"^\s*([+-]?)(\d*)\.?(\d*)[eE]([+-]?)(\d+)\s*$")
+
+
+def _text_hint(text: str, wanted: str) -> str:
+    """Why a string is not the number it looks like, and how to write it."""
+    m = _EXPONENT_TEXT.match(text)
+    if m and (m.group(2) or m.group(3)):
+        sign, whole, frac, esign, exp = m.groups()
+        fixed = f"{sign}{whole or '0'}.{frac or '0'}e{esign or '+'}{exp}"
+        if wanted == "integer":
+            return f" (YAML reads {text} as text; write the integer in full, e.g. {int(float(fixed))})" \
+                if float(fixed).is_integer() and abs(float(fixed)) < 1e18 else f" (YAML reads {text} as text)"
+        return f" (YAML reads {text} as text: exponent notation needs a dot and a sign, write {fixed})"
+    try:
+        float(text)
+    except ValueError:
+        return ""
+    return " (it is quoted text: remove the quotes)"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _type_problem(instance: Any, wanted: Any) -> str:
+    """What is wrong with ``instance`` for a ``type`` keyword of ``wanted``."""
+    names = wanted if isinstance(wanted, list) else [wanted]
+    want = " or ".join(f"{_article(n)} {n}" for n in names)
+    if isinstance(instance, float) and not math.isfinite(instance):
+        return f"{instance!r} is not allowed: numbers must be finite (no .nan, .inf, -.inf)"
+    if isinstance(instance, float) and "integer" in names:
+        if instance.is_integer():
+            return f"{instance!r} is not an integer (write {int(instance)}, without the dot)"
+        return f"{instance!r} is not an integer"
+    if isinstance(instance, str):
+        return f"{instance!r} is not {want}{_text_hint(instance, names[0])}"
+    if isinstance(instance, bool):
+        return f"{instance!r} is a boolean, not {want}"
+    return f"{instance!r} is not {want}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def _describe(err) -> str:
     """One line naming the key and what is wrong with it, from a jsonschema error."""
     where = _path_text(err.absolute_path)
@@ -226,27 +286,57 @@ def _describe(err) -> str:
         return f"{key}: unknown key (allowed here: {allowed})"
     if err.validator == "propertyNames":
         return f"{where}: bad name {err.instance!r} (lower case letters, digits, _)"
-    if err.validator == "type" and isinstance(err.instance, str):
-        hint = ""
-        try:
-            float(err.instance)
-            hint = " (YAML reads a number without a dot, like 1e20, as text: write 1.0e+20)"
-        except ValueError:
-            pass
-        return f"{where}: {err.instance!r} is not a {err.validator_value}{hint}"
+    if err.validator == "type":
+        return f"{where}: {_type_problem(err.instance, err.validator_value)}"
+    if isinstance(err.instance, float) and not math.isfinite(err.instance):
+        return f"{where}: {_type_problem(err.instance, 'number')}"
     if err.validator == "minItems" and err.instance == []:
         return f"{where}: must not be empty"
+    if err.validator == "required":
+        return f"{where}: {err.message}"
     if err.validator == "oneOf":
-        return f"{where}: {err.instance!r} is not valid ({err.schema.get('description', 'see schema')})"
-    return f"{where}: {err.message}"
+        problem = f"{err.instance!r} is not valid"
+        for sub in err.context or ():
+            if sub.validator == "type" and sub.validator_value == "integer" and isinstance(err.instance, (float, str)):
+                problem = _type_problem(err.instance, "integer")
+                break
+        return f"{where}: {problem}; {_one_line(err.schema.get('description', 'see the schema'))}"
+    if err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        why = err.schema.get("description")
+        return f"{where}: {err.message}" + (f"; {_one_line(why)}" if why else "")
+    return f"{where}: {_one_line(err.message)}"
+
+
+def _is_integer(checker, instance: Any) -> bool:
+    # JSON Schema counts 20.0 as an integer; a float reaching an int parameter
+    # crashes jobs or renames paths, so only real integers pass.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _is_number(checker, instance: Any) -> bool:
+    # NaN and infinities pass every bound (NaN compares false): exclude them here.
+    if isinstance(instance, bool):
+        return False
+    if isinstance(instance, float):
+        return math.isfinite(instance)
+    return isinstance(instance, int)
+
+
+def _validator(schema: Mapping[str, Any]):
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number})
+    return jsonschema.validators.extend(base, type_checker=checker)(schema)
 
 
 def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Validate ``config`` against ``schema``; raise ConfigError naming the key."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"<top level>: the config must be a mapping of keys, not {type(config).__name__}")
+    errors = sorted(_validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         # best_match descends into oneOf branches; report the deepest useful error.
@@ -273,24 +363,42 @@ def _semantic_checks(name: str, p: Mapping[str, Any], where: str) -> None:
 # ----------------------------------------------------------------------- expansion
 
 def load_study(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Study:
-    """Validate ``config`` and expand every experiment into its runs."""
+    """Validate ``config`` and expand its experiments into runs.
+
+    The schema covers everything; the per-run checks are errors only for the
+    experiments that run (``run:``, default all) and those they ``compare_with``.
+    Another experiment that fails them is left out (listed in ``Study.unusable``)."""
     validate(config, schema)
     defaults = dict(config["defaults"])
     _check_lr(defaults["lr"], "defaults.lr")
-    experiments = {}
-    for name, exp in config["experiments"].items():
-        experiments[name] = _expand(name, exp, defaults)
-    selected = tuple(config.get("run") or experiments)
+    names = list(config["experiments"])
+    selected = tuple(config.get("run") or names)
     for s in selected:
-        if s not in experiments:
-            raise ConfigError(f"run: {s!r} is not an experiment (have: {', '.join(experiments)})")
-    for name, exp in experiments.items():
-        other = exp.plot.get("compare_with")
-        if other is not None and other not in experiments:
+        if s not in config["experiments"]:
+            raise ConfigError(f"run: {s!r} is not an experiment (have: {', '.join(names)})")
+    for name, exp in config["experiments"].items():
+        other = exp.get("plot", {}).get("compare_with")
+        if other is not None and other not in config["experiments"]:
             raise ConfigError(f"experiments.{name}.plot.compare_with: {other!r} is not an experiment")
+    needed, todo = set(), list(selected)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            other = config["experiments"][name].get("plot", {}).get("compare_with")
+            if other is not None:
+                todo.append(other)
+    experiments, unusable = {}, {}
+    for name in names:
+        try:
+            experiments[name] = _expand(name, config["experiments"][name], defaults)
+        except ConfigError as e:
+            if name in needed:
+                raise
+            unusable[name] = str(e)
     tails = {**DEFAULT_TAILS, **config.get("tails", {})}
     updates = {**DEFAULT_UPDATES, **config.get("updates", {})}
-    return Study(experiments, selected, config.get("device", "auto"), tails, updates)
+    return Study(experiments, selected, config.get("device", "auto"), tails, updates, unusable)
 
 
 def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> Experiment:
@@ -339,7 +447,73 @@ def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> E
         plot.setdefault("logx", True)
     hue = plot.get("hue", [a for a in axes if a != plot.get("x")])
     plot["hue"] = [hue] if isinstance(hue, str) else list(hue)
+    if plot["kind"] == "sweep" and plot["x"] not in axes:
+        raise ConfigError(f"{where}.plot.x: {plot['x']!r} is not varied by this experiment "
+                          f"(its grid/cases vary: {', '.join(axes) or 'nothing'})")
+    for h in plot["hue"]:
+        if h not in axes:
+            raise ConfigError(f"{where}.plot.hue: {h!r} is not varied by this experiment "
+                              f"(its grid/cases vary: {', '.join(axes) or 'nothing'})")
     return Experiment(name, exp.get("description", ""), axes, tuple(exp["seeds"]), tuple(runs), plot)
+
+
+# --------------------------------------------------------------------- config files
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read one YAML (or JSON) config file, refusing what YAML accepts silently.
+
+    A syntax error names file, line and column; a key written twice in one mapping
+    (YAML keeps the last one, e.g. a second ``lr_sweep:`` block) names the key and
+    both lines. Returns the parsed mapping."""
+    import yaml
+
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        problem = " ".join(x for x in (e.context, e.problem) if x)
+        raise ConfigError(f"{at}: YAML syntax error: {_one_line(problem)}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: YAML error: {_one_line(e)}") from None
+    if node is None:
+        raise ConfigError(f"{path}: the config file is empty")
+    _check_duplicate_keys(node, [], path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise ConfigError(f"{at}: {_one_line(getattr(e, 'problem', None) or e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def _check_duplicate_keys(node: Any, where: list, path: str) -> None:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            k = key.value if isinstance(key, yaml.ScalarNode) else None
+            if k is not None:
+                line = key.start_mark.line + 1
+                if k in seen:
+                    raise ConfigError(
+                        f"{_path_text(where + [k])}: written twice in {path} (lines {seen[k]} and {line}); "
+                        f"YAML would keep only the second silently: merge them or rename one")
+                seen[k] = line
+            _check_duplicate_keys(value, where + [k if k is not None else "?"], path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, where + [i], path)
 
 
 def to_json(obj: Any) -> str:

@@ -13,9 +13,14 @@ from htcore.figures import figure_names, figure_tables
 
 
 def _load_study():
+    """The validated study, or exit with one line naming the key. The config files
+    Snakemake merged (`configfile:` and every `--configfile`: workflow.configfiles)
+    are read again for what Snakemake's loader lets through (keys written twice)."""
     with open(workflow.source_path("../schemas/config.schema.yaml")) as f:
         schema = yaml.safe_load(f)
     try:
+        for path in dict.fromkeys(map(str, workflow.configfiles)):
+            hc.load_config_file(path)
         return hc.load_study(config, schema)
     except hc.ConfigError as e:
         sys.exit(f"Invalid configuration: {e}")
