@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--tables", nargs="+", required=True, help="name=path of each table the figure reads")
     f.add_argument("--name", required=True)
     f.add_argument("--plot", required=True, help="JSON plot setting of the experiment")
+    chk = sub.add_parser("check", help="open every artifact under results/ and list the damaged ones")
+    chk.add_argument("results", nargs="?", default="results")
+    chk.add_argument("--configfile", help="the study's config (default: config.yaml beside results/)")
     return ap
 
 
@@ -98,6 +101,10 @@ def _set_threads(n: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.stage == "check":
+        from htcore.check import main as check
+
+        return check(args.results, args.configfile)
     _set_threads(args.threads)
     if args.stage in PER_RUN_STAGES:
         sys.meta_path.insert(0, _NoPandas)
@@ -107,7 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     for mod in STAGE_IMPORTS[args.stage]:
         importlib.import_module(mod)
     t1 = time.perf_counter()
-    _run(args)
+    from htcore.io import ArtifactError, describe_os_error
+
+    try:
+        _run(args)
+    except ArtifactError as e:  # one line that names the file and the remedy
+        raise SystemExit(f"htcore {args.stage}: {e}") from e
+    except OSError as e:  # disk full, read-only, ...: the cause, in one line
+        raise SystemExit(f"htcore {args.stage}: {describe_os_error(e)}") from e
     t2 = time.perf_counter()
     import resource
 
@@ -148,12 +162,11 @@ def _run(args: argparse.Namespace) -> None:
 
         write_frame(args.out, concat(args.inputs))
     elif args.stage == "figure":
-        import pandas as pd
-
         from htcore.figures import draw
+        from htcore.io import read_frame
 
         tables = dict(t.split("=", 1) for t in args.tables)
-        draw(args.name, {k: pd.read_parquet(v) for k, v in tables.items()}, json.loads(args.plot),
+        draw(args.name, {k: read_frame(v) for k, v in tables.items()}, json.loads(args.plot),
              args.png, args.pdf)
 
 

@@ -22,7 +22,9 @@ KEYS = ["experiment", "train_id", "seed", "step"]
 
 def concat(paths: Sequence[str]) -> pd.DataFrame:
     """Concatenate per-run tables of one kind (same columns) into one."""
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    from htcore.io import read_frame
+
+    return pd.concat([read_frame(p) for p in paths], ignore_index=True)
 
 
 def collect(eval_paths: Sequence[str], summary_paths: Sequence[str], tails_paths: Sequence[str],

@@ -3,38 +3,113 @@
 Per-run tables are written with pyarrow directly (pandas costs ~0.4 s to import, paid
 by every job); each table carries the writing stage's spec as Parquet key-value
 metadata (``htcore.spec``) for provenance.
+
+Writers go through a temporary file beside the target, renamed over it when whole;
+the file gets the mode the umask allows (as ``open`` would give it), and a failed
+write (disk full, ...) removes its temporary file. Readers turn any failure to parse
+an artifact into one :class:`ArtifactError` that names the file and the way out, and
+the mappings they return name the file when an expected array or column is missing.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+#: what to run after deleting a damaged artifact (from the directory holding results/)
+REBUILD = "snakemake -j 8 all"
 
-def _atomic_target(path: str | os.PathLike) -> tuple[Path, Path]:
+
+class ArtifactError(ValueError):
+    """An artifact on disk cannot be read or lacks what it should hold."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{self.path}: damaged or unreadable ({reason}); "
+                         f"delete it and re-run '{REBUILD}' to rebuild it")
+
+
+def _reason(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or "no details"
+    return f"{type(e).__name__}: {text[:200]}"
+
+
+#: reader failures that are not damage: they propagate as they are (and name the file)
+_PASS = (FileNotFoundError, PermissionError, IsADirectoryError)
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for an OSError: its text plus the errno's name (e.g. ENOSPC)."""
+    import errno
+
+    name = errno.errorcode.get(e.errno or 0)
+    text = " ".join(str(e).split())
+    return f"{text} ({name})" if name and name not in text else text
+
+
+class Arrays(dict):
+    """The arrays or columns of one artifact; a missing key raises ArtifactError."""
+
+    def __init__(self, path: str | os.PathLike, items: Mapping[str, np.ndarray], what: str):
+        super().__init__(items)
+        self.path, self.what = str(path), what
+
+    def __missing__(self, key: str):
+        raise ArtifactError(self.path, f"no {self.what} {key!r}; has {', '.join(self) or 'none'}")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def _atomic(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success give it the umask's mode and
+    rename it to ``path``; on failure remove it (a full disk gets its space back)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    return path, Path(tmp)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):  # name the output (pyarrow's messages do not)
+            raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from e
+        raise
 
 
 def save_npz(path: str | os.PathLike, arrays: Mapping[str, Any]) -> None:
     """Write arrays to ``path`` (uncompressed npz), atomically."""
-    path, tmp = _atomic_target(path)
-    with open(tmp, "wb") as f:
+    with _atomic(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
-    os.replace(tmp, path)
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read every array of an npz file into memory."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    """Read every array of an npz file into memory (ArtifactError if it cannot)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # zip: a file, or an empty archive
+            raise ArtifactError(path, f"not an .npz (zip) archive: starts with {head!r}")
+        with np.load(path, allow_pickle=False) as z:
+            return Arrays(path, {k: z[k] for k in z.files}, "array")
+    except (ArtifactError, *_PASS):
+        raise
+    except Exception as e:  # noqa: BLE001 - zipfile, pickle, EOF, format errors
+        raise ArtifactError(path, _reason(e)) from e
 
 
 def write_table(path: str | os.PathLike, columns: Mapping[str, Any], meta: Mapping[str, str] | None = None) -> None:
@@ -45,9 +120,8 @@ def write_table(path: str | os.PathLike, columns: Mapping[str, Any], meta: Mappi
     table = pa.table({k: _column(v) for k, v in columns.items()})
     if meta:
         table = table.replace_schema_metadata({f"htcore.{k}": v for k, v in meta.items()})
-    path, tmp = _atomic_target(path)
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with _atomic(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _column(v: Any):
@@ -59,18 +133,35 @@ def _column(v: Any):
 
 
 def read_table(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a Parquet table into a dict of NumPy columns.
+    """Read a Parquet table into a dict of NumPy columns (ArtifactError if it cannot).
 
     Uses ``ParquetFile`` rather than ``pq.read_table``: the latter goes through
     ``pyarrow.dataset``, which imports pandas (~0.2 s per job)."""
     import pyarrow.parquet as pq
 
-    t = pq.ParquetFile(path).read()
-    return {name: t.column(name).to_numpy(zero_copy_only=False) for name in t.column_names}
+    try:
+        t = pq.ParquetFile(path).read()
+        cols = {name: t.column(name).to_numpy(zero_copy_only=False) for name in t.column_names}
+    except _PASS:
+        raise
+    except Exception as e:  # noqa: BLE001 - ArrowInvalid, OSError, ...
+        raise ArtifactError(path, _reason(e)) from e
+    return Arrays(path, cols, "column")
+
+
+def read_frame(path: str | os.PathLike):
+    """Read a Parquet table as a pandas DataFrame (ArtifactError if it cannot)."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except _PASS:
+        raise
+    except Exception as e:  # noqa: BLE001 - ArrowInvalid, OSError, ...
+        raise ArtifactError(path, _reason(e)) from e
 
 
 def write_frame(path: str | os.PathLike, frame) -> None:
     """Write a pandas DataFrame as Parquet (no index), atomically."""
-    path, tmp = _atomic_target(path)
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with _atomic(path) as tmp:
+        frame.to_parquet(tmp, index=False)

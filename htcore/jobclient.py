@@ -53,7 +53,9 @@ def main(argv):
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(path)
-        msg = json.dumps({"argv": argv, "cwd": os.getcwd()}).encode()
+        umask = os.umask(0o022)
+        os.umask(umask)
+        msg = json.dumps({"argv": argv, "cwd": os.getcwd(), "umask": umask}).encode()
         conn.sendall(struct.pack("!i", len(msg)))
         socket.send_fds(conn, [msg], [1, 2])
         pid = _recv_int(conn)

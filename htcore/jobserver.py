@@ -14,8 +14,12 @@ same inputs in a fresh fork (single-threaded BLAS, as the jobs). When there is n
 server (SLURM jobs, dry runs, ``HTCORE_JOBSERVER`` unset, the server gone, a job
 asking for more than one thread), the client runs ``python -m htcore`` instead.
 
-The server exits on ``shutdown`` (sent by the Snakefile's onsuccess/onerror) or
-after ``idle_timeout`` seconds without a request (after a ``kill -9`` of Snakemake).
+The server exits on ``shutdown`` (sent by the Snakefile's onsuccess/onerror, and
+when the Snakemake process exits for any other reason, e.g. an error outside a job),
+within a second of its parent (Snakemake) going away (``kill -9``), on SIGTERM or
+SIGINT, or after ``idle_timeout`` seconds without a request; each way it removes its
+socket file. Its stderr is Snakemake's: a failing served job writes its one-line
+cause there as well as to its log (the log may be on a full disk).
 """
 
 from __future__ import annotations
@@ -50,9 +54,20 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
     return buf
 
 
+def _say(fd: int, line: str) -> None:
+    """Write one line to ``fd``, ignoring failures (a full disk, a closed terminal)."""
+    try:
+        os.write(fd, (line.rstrip("\n") + "\n").encode(errors="replace"))
+    except OSError:
+        pass
+
+
 def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
     """In the forked child: become the job, run it, report the exit code."""
     os.setpgid(0, 0)  # own process group: the client forwards signals to it
+    console = os.dup(2)  # the server's stderr: Snakemake's console
+    if "umask" in request:
+        os.umask(request["umask"])  # the job's, not the server's
     os.dup2(fds[0], 1)
     os.dup2(fds[1], 2)
     for fd in fds:
@@ -65,17 +80,32 @@ def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
     conn.sendall(struct.pack("!i", os.getpid()))
     from htcore import cli
 
+    why = None
     try:
         rc = cli.main(request["argv"])
     except SystemExit as e:
-        rc = e.code if isinstance(e.code, int) else 1
-    except BaseException:  # noqa: BLE001 - report any failure as the job's failure
+        if e.code is None or isinstance(e.code, int):
+            rc = e.code
+        else:  # a message, as a plain process would print it
+            why, rc = str(e.code), 1
+            print(why, file=sys.stderr)
+    except BaseException as e:  # noqa: BLE001 - report any failure as the job's failure
         traceback.print_exc()
-        rc = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
+        why, rc = f"{type(e).__name__}: {' '.join(str(e).split())[:300]} (traceback in the job's log)", 1
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except OSError:
+            pass
+    if why is not None:
+        stage = next((a for a in request["argv"] if not a.startswith("-") and a in SERVED_STAGES), "job")
+        _say(console, why if why.startswith("htcore ") else f"htcore {stage}: {why}")
     conn.sendall(struct.pack("!i", int(rc or 0)))
     os._exit(int(rc or 0))
+
+
+class _Stop(Exception):
+    """Raised in the server by SIGTERM/SIGINT: leave the loop, remove the socket."""
 
 
 def serve(path: str, idle_timeout: float = 60.0) -> None:
@@ -95,18 +125,31 @@ def serve(path: str, idle_timeout: float = 60.0) -> None:
     import htcore.updates  # noqa: F401
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped automatically
+    server_pid, parent = os.getpid(), os.getppid()
+
+    def on_signal(sig, _frame):
+        if os.getpid() != server_pid:  # a worker not yet past its own signal setup
+            os._exit(128 + sig)
+        raise _Stop
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     if os.path.exists(path):
         os.unlink(path)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(64)
-    srv.settimeout(idle_timeout)
     try:
+        srv.bind(path)
+        srv.listen(64)
+        srv.settimeout(min(1.0, idle_timeout))
+        last = time.monotonic()
         while True:
             try:
                 conn, _ = srv.accept()
             except socket.timeout:
-                return
+                if os.getppid() != parent or time.monotonic() - last >= idle_timeout:
+                    return  # Snakemake is gone (kill -9), or idle
+                continue
+            last = time.monotonic()
             with conn:
                 conn.settimeout(None)
                 try:
@@ -123,10 +166,15 @@ def serve(path: str, idle_timeout: float = 60.0) -> None:
                     _worker(conn, request, fds)
                 for fd in fds:
                     os.close(fd)
+    except _Stop:
+        pass
     finally:
-        srv.close()
-        if os.path.exists(path):
-            os.unlink(path)
+        if os.getpid() == server_pid:
+            srv.close()
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def start(workdir: str, python: str = sys.executable, idle_timeout: float = 60.0, wait: float = 10.0) -> str | None:
@@ -135,8 +183,9 @@ def start(workdir: str, python: str = sys.executable, idle_timeout: float = 60.0
     import subprocess
 
     path = socket_path(workdir)
+    # stderr inherited: failing jobs' one-line causes reach the console (_worker)
     subprocess.Popen([python, "-m", "htcore.jobserver", path, str(idle_timeout)], start_new_session=True,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     deadline = time.time() + wait
     while time.time() < deadline:
         if os.path.exists(path):
@@ -170,6 +219,9 @@ def start_for_jobs(local: bool) -> None:
         path = start(os.getcwd())
         if path:
             os.environ[ENV_SOCKET] = path
+            import atexit
+
+            atexit.register(stop_for_jobs)  # also when Snakemake fails outside a job
 
 
 def stop_for_jobs() -> None:
