@@ -1,7 +1,7 @@
 """Power-law tail fits of an eigenvalue spectrum: exact, fast, and checked.
 
 This module reads a heavy-tail exponent ``alpha`` off an empirical spectral density
-(ESD) the way the study's SPEC defines it, and says how far that number can be
+(ESD) the way docs/science.md ("Tail fitting") defines it, and says how far that number can be
 trusted. Everything is NumPy; SciPy is imported lazily, only by
 :func:`compare_alternatives` (process start-up time matters in the workflow).
 
@@ -16,14 +16,14 @@ Conventions (every function here follows them)
 * Zeros are dropped: values ``lambda <= ZERO_RTOL * lambda_max`` (``ZERO_RTOL =
   1e-12``; this also removes exact zeros and the tiny negative round-off that
   ``eigvalsh`` can return for a rank-deficient ``W``). What remains, sorted ascending,
-  is ``lambda_0 <= ... <= lambda_{N-1}`` (0-based here; SPEC writes 1-based
+  is ``lambda_0 <= ... <= lambda_{N-1}`` (0-based here, as in docs/science.md; the 1-based form is
   ``lambda_1..lambda_N``). ``PowerLawFit.xmin_index`` indexes this array and
   ``PowerLawFit.n_eigs`` is its length ``N``.
 * Candidate ``xmin = lambda_k`` has tail ``lambda_k..lambda_{N-1}``, ``n_t = N - k``
-  points, and the continuous MLE (SPEC; Clauset, Shalizi & Newman 2009, eq. 3.1)
+  points, and the continuous MLE (docs/science.md; Clauset, Shalizi & Newman 2009, eq. 3.1)
   ``alpha = 1 + n_t / sum_{j>=k} ln(lambda_j / lambda_k)``, standard error
   ``se = (alpha - 1) / sqrt(n_t)``, ``alphahat = alpha * log10(lambda_max)``.
-* KS distance, exactly as SPEC and the authors' code (and the ``powerlaw`` package)
+* KS distance, exactly as docs/science.md and the authors' code (and the ``powerlaw`` package)
   define it: ``D = max_{j>=k} | 1 - (lambda_j/lambda_k)^(1-alpha) - (j-k)/n_t |`` --
   the empirical CDF is taken just *below* each point (``(j-k)/n_t``), so this is the
   one-sided form, not the textbook two-sided KS statistic.
@@ -41,7 +41,7 @@ The two estimators
   ``N = 2m+1`` that is the median itself (``k = m``, ``n_t = m + 1``); for even
   ``N = 2m`` it is the *upper* of the two middle values (``k = m``, ``n_t = m``).
   This is the authors' code (``i = int(len(eigs) / 2)``, 0-based, ``n = N - i``);
-  SPEC's 1-based "i = N/2" read literally would be the lower middle value for even N,
+  a 1-based "i = N/2" (docs/science.md) read literally would be the lower middle value for even N,
   one index lower. Alone, Hill cannot tell a random matrix from a heavy tail: it is
   ~2.45 on a pure Gaussian 1500 x 1000 matrix (use :mod:`htcore.shape`).
 * :func:`fit_ks` -- PL_Alpha_KS (Clauset-Shalizi-Newman): ``xmin`` minimises ``D``
@@ -114,7 +114,7 @@ class PowerLawFit:
         xmin_index: 0-based index of ``xmin`` in the ascending, zero-dropped
             eigenvalues (-1 when no fit).
         n_tail: number of eigenvalues ``>= xmin`` (0 when no fit).
-        D: KS distance between the tail and the fitted power law (SPEC's form).
+        D: KS distance between the tail and the fitted power law (the form in docs/science.md).
         se: standard error ``(alpha - 1) / sqrt(n_tail)``.
         alphahat: ``alpha * log10(lambda_max)``.
         status: ``"ok"``, ``"tail-too-small"``, ``"non-finite"`` or ``"no-candidate"``.
@@ -189,7 +189,7 @@ def _tail_log_sums(x: np.ndarray) -> np.ndarray:
 
 
 def _ks_distance(logx: np.ndarray, k: int, alpha: float) -> float:
-    """SPEC's D for the tail starting at index k (one full O(n_t) pass)."""
+    """D (docs/science.md) for the tail starting at index k (one full O(n_t) pass)."""
     n_t = logx.size - k
     y = logx[k:] - logx[k]
     model = -np.expm1((1.0 - alpha) * y)  # 1 - (x_j/x_k)^(1-alpha)
@@ -233,7 +233,7 @@ def fit_hill(eigs, min_tail: int = 10) -> PowerLawFit:
 
 
 def _lower_bounds(logx, cand, alpha, n_t, n_points):
-    """Max of SPEC's KS terms over ``n_points`` tail points per candidate (<= D)."""
+    """Max of the KS terms (docs/science.md) over ``n_points`` tail points per candidate (<= D)."""
     q = np.linspace(0.0, 1.0, n_points)
     off = (q[None, :] * (n_t - 1)[:, None]).astype(np.intp)
     y = logx[cand[:, None] + off] - logx[cand][:, None]
@@ -292,7 +292,7 @@ def fit_ks(eigs, min_tail: int = 10) -> PowerLawFit:
 
 
 def fit_ks_naive(eigs, min_tail: int = 10) -> PowerLawFit:
-    """The O(N^2) reference for :func:`fit_ks`: SPEC's formulas, one loop, no tricks.
+    """The O(N^2) reference for :func:`fit_ks`: docs/science.md's formulas, one loop, no tricks.
 
     For every distinct value ``lambda_k`` (first index of its run): ``alpha = 1 +
     n_t / sum ln(lambda_j/lambda_k)``, ``D = max |1 - (lambda_j/lambda_k)^(1-alpha)
