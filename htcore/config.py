@@ -478,7 +478,10 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        problem = " ".join(x for x in (e.context, e.problem) if x)
+        problem = e.problem or e.context or "cannot parse"
+        cm = e.context_mark
+        if e.context and e.problem and cm is not None:
+            problem += f" ({e.context} at line {cm.line + 1}, column {cm.column + 1})"
         raise ConfigError(f"{at}: YAML syntax error: {_one_line(problem)}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: YAML error: {_one_line(e)}") from None
