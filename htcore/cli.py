@@ -70,7 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--plot", required=True, help="JSON plot setting of the experiment")
     chk = sub.add_parser("check", help="open every artifact under results/ and list the damaged ones")
     chk.add_argument("results", nargs="?", default="results")
-    chk.add_argument("--configfile", help="the study's config (default: config.yaml beside results/)")
     return ap
 
 
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "check":
         from htcore.check import main as check
 
-        return check(args.results, args.configfile)
+        return check(args.results)
     _set_threads(args.threads)
     if args.stage in PER_RUN_STAGES:
         sys.meta_path.insert(0, _NoPandas)
