@@ -177,15 +177,16 @@ def serve(path: str, idle_timeout: float = 60.0) -> None:
                 pass
 
 
-def start(workdir: str, python: str = sys.executable, idle_timeout: float = 60.0, wait: float = 10.0) -> str | None:
+def start(workdir: str, python: str = sys.executable, idle_timeout: float = 60.0, wait: float = 10.0,
+          stderr=None) -> str | None:
     """Start a server in the background; return its socket path (None if it failed
-    to come up, in which case jobs simply run as plain processes)."""
+    to come up, in which case jobs simply run as plain processes). Its stderr (the
+    console for failing jobs' one-line causes) is this process's unless given."""
     import subprocess
 
     path = socket_path(workdir)
-    # stderr inherited: failing jobs' one-line causes reach the console (_worker)
     subprocess.Popen([python, "-m", "htcore.jobserver", path, str(idle_timeout)], start_new_session=True,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.time() + wait
     while time.time() < deadline:
         if os.path.exists(path):
