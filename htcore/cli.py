@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     stage("train", "data", "weights", "trace").add_argument("--device", default="auto")
     stage("evaluate", "data", "weights", "out")
     stage("spectra", "weights", "esd", "summary")
-    stage("tails", "esd", "out")
+    stage("tails", "esd", "trace", "out")
     stage("updates", "weights", "sv", "overlaps")
     stage("feature_spectra", "data", "weights", "out")
     stage("concat", "out", spec=False).add_argument("--inputs", nargs="+", required=True)
@@ -144,7 +144,7 @@ def _run(args: argparse.Namespace) -> None:
     elif args.stage == "spectra":
         stages.spectra(spec, args.weights, args.esd, args.summary)
     elif args.stage == "tails":
-        stages.tails(spec, args.esd, args.out)
+        stages.tails(spec, args.esd, args.trace, args.out)
     elif args.stage == "collect":
         from htcore.collect import collect, collect_esd
         from htcore.io import write_frame

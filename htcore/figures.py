@@ -48,7 +48,8 @@ STYLE = {
 }
 PALETTE = ["#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8c564b", "#7f7f7f"]
 LABEL_COLORS = {"random-like": "#d9d9d9", "bulk+spike": "#9ecae1", "heavy-tailed": "#fdae6b",
-                "very-heavy-tailed": "#e6550d", "fit-failed": "#ffffff"}
+                "very-heavy-tailed": "#e6550d", "stuck": "#756bb1", "diverged": "#404040",
+                "fit-failed": "#ffffff"}
 SHAPE_ORDER = list(LABEL_COLORS)
 
 LABELS = {

@@ -13,7 +13,7 @@ Conventions (as :mod:`htcore.tails`)
   ``p`` largest (so passing all ``d`` eigenvalues, or only the ``p`` squared
   singular values, gives the same fit). Fewer than ``p`` or more than ``max(h, d)``
   values raise ``ValueError`` (a caller bug, not a data problem).
-* NaN/inf anywhere never raises: the fit has NaN numbers, ``n_spikes = -1``,
+* NaN/inf anywhere never raises: the fit has NaN numbers, ``n_spikes`` and the other counts null (None),
   ``status = "non-finite"``, and the label is ``"fit-failed"``.
 
 The MP fit (:func:`fit_mp`)
@@ -37,27 +37,59 @@ gamma)^2]``; so the bulk edges are ``lambda_pm = sigma^2 (sqrt h +- sqrt d)^2``.
   spike threshold and the fitted MP law (how MP-like the bulk itself is; about
   0.01 for a Gaussian 1500 x 1000 matrix).
 
+Outliers: finitely many spikes, or a tail? (:func:`split_outliers`)
+-------------------------------------------------------------------
+A power-law fit cannot answer this on its own: the KS fit latches onto any group
+of clean outliers (12 rank-one spikes at 4x the BBP threshold give alpha_KS ~ 3).
+The rule looks at *where* the outliers sit relative to the bulk instead:
+
+* **Strip, then refit.** A rank-k signal takes k dimensions out of the noise, so
+  the bulk left under k outliers is the MP law of an ``(h - k) x (d - k)`` matrix.
+  :func:`fit_mp` refits the bulk that way until the outlier count is stable (at
+  most ``MAX_STRIP_ROUNDS`` rounds, never past ``p / 2``). Without it, 100 planted
+  spikes deform the bulk's KS distance to ~0.2 and the bulk looks non-MP.
+* **Attached or detached.** Walk up from the largest bulk eigenvalue: an outlier
+  belongs to the *edge group* while each one is within ``EDGE_GAP`` (x1.25) of the
+  eigenvalue below it; the first wider gap detaches it and everything above it
+  (``n_detached``). A power-law tail grows out of the bulk edge as a continuum (its
+  lowest points sit at the edge, densely), so it is in the edge group; spikes sit
+  where the BBP formula puts them, well clear of the edge (a spike at 2x the BBP
+  threshold lies ~1.4-1.6x above it), so they detach.
+* **A tail spans a range.** The edge group is a *tail* only if it has at least
+  ``TAIL_MIN_POINTS`` (10) eigenvalues **and** reaches ``TAIL_SPAN`` (2x) the spike
+  threshold (``edge_span``); a power law over 10+ points spans a factor
+  ``n^(1/(alpha-1))`` (2.2 at alpha 4 with 10 points). A narrow edge group is a
+  *soft edge* (the bulk a little wider than MP, as after one large Adam step:
+  24 eigenvalues within 1.21x of the edge under one spike at 157x): no tail.
+
 The shape label (:func:`shape_label`), rules in order
 -----------------------------------------------------
-1. MP fit not ``"ok"`` (non-finite or degenerate input) -> ``"fit-failed"``.
-2. The bulk is MP-like when ``mp.ks <= max(KS_MP_MAX, KS_MP_PER_P / p)`` (0.05, or
-   8/p for small matrices: on pure noise ``mp.ks`` is about 1.5/p to 5/p, as
-   eigenvalues are rigid) **and** at most ``max(SPIKES_MIN_ALLOWED,
-   SPIKE_FRACTION_MAX * p)`` eigenvalues (3, or 1% of ``p``) lie above the spike
-   threshold. Then: no spike -> ``"random-like"``; one or more -> ``"bulk+spike"``.
-   The tail fit is not consulted (a tail alpha of an MP spectrum means nothing).
-3. Otherwise (bulk deformed, or many eigenvalues beyond the edge) the KS tail fit
-   decides, and must be usable: ``ks.status != "ok"`` (undersized tail, no
-   candidate, non-finite) -> ``"fit-failed"``; a failed or undersized fit is never
-   turned into a quality label.
-4. ``ks.alpha < ALPHA_VERY_HEAVY`` (2) -> ``"very-heavy-tailed"``;
-   ``ALPHA_VERY_HEAVY <= alpha <= ALPHA_NO_TAIL`` (6) -> ``"heavy-tailed"`` (this
-   includes HT-SR's "weak" 4..6 range; the alpha column tells them apart).
-5. ``alpha > ALPHA_NO_TAIL``: no power-law tail (HT-SR reads alpha > 6 as
-   random-like) even though the bulk is not MP -> ``"bulk+spike"`` if there are
-   spikes (e.g. many outliers at one level: a higher-rank spike), else
-   ``"random-like"`` (a deformed bulk inside the MP edge). ``mp_ks`` in the summary
-   shows such cases.
+0. A non-finite spectrum (a diverged run) -> ``"diverged"``; a snapshot of a run
+   that blew up and never recovered (:func:`stuck_steps`: training loss above
+   ``STUCK_RATIO`` (5x) its initial value from this step to the end) ->
+   ``"stuck"``. Neither is a spectrum shape; the fit columns are still reported.
+1. MP fit not ``"ok"`` (degenerate input) -> ``"fit-failed"``.
+2. The bulk (after stripping) is MP-like when ``mp.ks <= max(KS_MP_MAX,
+   KS_MP_PER_P / p)`` (0.05, or 8/p for small matrices: on pure noise ``mp.ks`` is
+   about 1.5/p to 5/p, as eigenvalues are rigid).
+3. MP-like bulk, no outlier -> ``"random-like"``.
+4. MP-like bulk with outliers: no tail (``edge_span < TAIL_SPAN`` or fewer than
+   ``TAIL_MIN_POINTS`` in the edge group) -> ``"bulk+spike"``, however many
+   detached spikes there are (1, 12 or 100). With a tail, the KS tail fit grades
+   it (rule 6).
+5. Bulk not MP-like even after stripping (deformed as a whole): the KS tail fit
+   grades it (rule 6), as no MP reference is left to compare with.
+6. Grading by the KS fit: ``ks.status != "ok"`` (undersized, degenerate or poor
+   fit, non-finite) -> ``"fit-failed"`` (a failed fit is never turned into a
+   quality label); ``alpha < ALPHA_VERY_HEAVY`` (2) -> ``"very-heavy-tailed"``;
+   ``alpha <= ALPHA_NO_TAIL`` (6) -> ``"heavy-tailed"`` (HT-SR's "weak" 4..6 range
+   included; the alpha column tells them apart); ``alpha > 6`` is no power-law tail
+   in HT-SR's reading -> ``"bulk+spike"`` if there are outliers, else
+   ``"random-like"``.
+
+The synthetic suite of :mod:`htcore.synthetic` (MP plus k spikes, MP with a Pareto
+tail, Student-t entries, pure MP) checks the rule in the tests, and
+``benchmarks/bench_shape_label.py`` prints its confusion matrix.
 
 :func:`tail_summary` turns one spectrum into one flat row of these numbers.
 """
@@ -75,8 +107,10 @@ __all__ = [
     "TW_MARGIN",
     "KS_MP_MAX",
     "KS_MP_PER_P",
-    "SPIKE_FRACTION_MAX",
-    "SPIKES_MIN_ALLOWED",
+    "MAX_STRIP_ROUNDS",
+    "EDGE_GAP",
+    "TAIL_MIN_POINTS",
+    "TAIL_SPAN",
     "ALPHA_VERY_HEAVY",
     "ALPHA_NO_TAIL",
     "LABELS",
@@ -84,8 +118,11 @@ __all__ = [
     "mp_cdf",
     "mp_quantile",
     "fit_mp",
+    "split_outliers",
     "bulk_is_mp",
+    "has_tail",
     "shape_label",
+    "stuck_steps",
     "tail_summary",
 ]
 
@@ -95,16 +132,24 @@ TW_MARGIN = 4.0
 KS_MP_MAX = 0.05
 #: ...raised to KS_MP_PER_P / p for small p (pure noise reaches ~5 / p).
 KS_MP_PER_P = 8.0
-#: Largest fraction of the p eigenvalues above the spike threshold still called spikes...
-SPIKE_FRACTION_MAX = 0.01
-#: ...but never fewer than this many.
-SPIKES_MIN_ALLOWED = 3
+#: Refits of the bulk with the outliers stripped (until the outlier count is stable).
+MAX_STRIP_ROUNDS = 5
+#: Ratio between consecutive eigenvalues above which the outliers above are detached.
+EDGE_GAP = 1.25
+#: Fewest eigenvalues in the edge group that can make a tail...
+TAIL_MIN_POINTS = 10
+#: ...which must also reach this multiple of the spike threshold.
+TAIL_SPAN = 1.5
 #: Tail exponent below which a tail is "very heavy".
 ALPHA_VERY_HEAVY = 2.0
 #: Tail exponent above which there is no power-law tail to speak of.
 ALPHA_NO_TAIL = 6.0
+#: A run whose training loss stays above this multiple of its initial loss, from a
+#: snapshot to the end of training, has not trained: its snapshots there are "stuck".
+STUCK_RATIO = 5.0
 #: Every value :func:`shape_label` can return.
-LABELS = ("random-like", "bulk+spike", "heavy-tailed", "very-heavy-tailed", "fit-failed")
+LABELS = ("random-like", "bulk+spike", "heavy-tailed", "very-heavy-tailed", "stuck", "diverged",
+          "fit-failed")
 
 
 @dataclass(frozen=True)
@@ -112,10 +157,16 @@ class MPFit:
     """Marchenko-Pastur fit of the bulk of ``eig(W^T W)``, ``W`` of shape ``h x d``.
 
     Attributes:
-        sigma2: entry variance ``sigma^2`` by median matching.
-        lambda_minus, lambda_plus: MP bulk edges ``sigma^2 (sqrt h -+ sqrt d)^2``.
+        sigma2: entry variance ``sigma^2`` by median matching on the bulk.
+        lambda_minus, lambda_plus: MP bulk edges ``sigma^2 (sqrt h' -+ sqrt d')^2``
+            of the stripped bulk (``h' = h - k``, ``d' = d - k`` for k outliers).
         edge_margin: ``TW_MARGIN`` Tracy-Widom scales above ``lambda_plus``.
-        n_spikes: eigenvalues above ``spike_threshold`` (-1 when the fit failed).
+        n_spikes: eigenvalues above ``spike_threshold``, the outliers (None when
+            the fit failed); ``n_detached`` of them are detached from the bulk edge
+            and ``n_edge`` form the edge group (:func:`split_outliers`).
+        edge_span: largest eigenvalue of the edge group over ``spike_threshold``
+            (1.0 with no edge group).
+        strip_rounds: refits with the outliers stripped (0: none were needed).
         bulk_fraction_inside: fraction of the ``p`` eigenvalues inside
             ``[lambda_minus - lower margin, spike_threshold]`` (the lower margin is
             the TW scale at the soft lower edge, zero for square W).
@@ -133,7 +184,7 @@ class MPFit:
     lambda_minus: float
     lambda_plus: float
     edge_margin: float
-    n_spikes: int
+    n_spikes: int | None
     bulk_fraction_inside: float
     spike_threshold: float
     ks: float
@@ -144,6 +195,10 @@ class MPFit:
     n_eigs: int
     lambda_max: float
     status: str
+    n_detached: int | None = None
+    n_edge: int | None = None
+    edge_span: float = float("nan")
+    strip_rounds: int = 0
 
 
 def _edges(gamma):
@@ -212,21 +267,53 @@ def mp_quantile(q, gamma: float) -> np.ndarray:
 def _failed_mp(h, d, status, lambda_max=float("nan")) -> MPFit:
     nan = float("nan")
     p, n = min(h, d), max(h, d)
-    return MPFit(nan, nan, nan, nan, -1, nan, nan, nan, nan, h, d, p / n, p, lambda_max, status)
+    return MPFit(nan, nan, nan, nan, None, nan, nan, nan, nan, h, d, p / n, p, lambda_max, status)
+
+
+def _bulk_fit(x: np.ndarray, n: int, p: int):
+    """MP fit of the ``p`` smallest-first values ``x`` as an ``n x p`` noise matrix:
+    ``(sigma2, lambda_minus, lambda_plus, margin, margin_low)`` by median matching."""
+    gamma = p / n
+    sigma2 = float(np.median(x)) / (n * float(mp_quantile(0.5, gamma)))
+    sn, sp = math.sqrt(n), math.sqrt(p)
+    margin = TW_MARGIN * sigma2 * (sn + sp) * (1.0 / sn + 1.0 / sp) ** (1.0 / 3.0)
+    margin_low = TW_MARGIN * sigma2 * (sn - sp) * max(1.0 / sp - 1.0 / sn, 0.0) ** (1.0 / 3.0)
+    return sigma2, sigma2 * (sn - sp) ** 2, sigma2 * (sn + sp) ** 2, margin, margin_low
+
+
+def split_outliers(x: np.ndarray, threshold: float) -> tuple[int, int, float]:
+    """Split the eigenvalues above ``threshold`` into the edge group and detached ones.
+
+    ``x`` sorted ascending. Walking up from the largest eigenvalue at or below the
+    threshold, an outlier joins the edge group while it is within ``EDGE_GAP`` of
+    the eigenvalue below it; the first wider gap detaches it and all above it.
+    Returns ``(n_edge, n_detached, edge_span)``, ``edge_span`` the edge group's
+    largest eigenvalue over ``threshold`` (1.0 for an empty group).
+    """
+    first = int(np.searchsorted(x, threshold, side="right"))
+    out = x[first:]
+    if out.size == 0:
+        return 0, 0, 1.0
+    below = x[first - 1] if first > 0 else threshold
+    steps = out / np.concatenate(([below], out[:-1]))
+    wide = np.flatnonzero(steps > EDGE_GAP)
+    n_edge = int(wide[0]) if wide.size else int(out.size)
+    span = float(out[n_edge - 1] / threshold) if n_edge else 1.0
+    return n_edge, int(out.size - n_edge), span
 
 
 def fit_mp(eigs, h: int, d: int) -> MPFit:
-    """Fit the MP bulk of ``eig(W^T W)`` (``W`` of shape ``h x d``) and count spikes.
+    """Fit the MP bulk of ``eig(W^T W)`` (``W`` of shape ``h x d``) and count outliers.
 
     See the module docstring for the estimator (median matching), the Tracy-Widom
-    edge margin and the KS distance. Never raises on NaN/inf (status
-    ``"non-finite"``); raises ``ValueError`` for a bad shape or eigenvalue count.
+    edge margin, the stripped refit and the KS distance. Never raises on NaN/inf
+    (status ``"non-finite"``); raises ``ValueError`` for a bad shape or eigenvalue
+    count.
     """
     h, d = int(h), int(d)
     if h < 1 or d < 1:
         raise ValueError(f"h and d must be positive, got h={h}, d={d}")
     n, p = max(h, d), min(h, d)
-    gamma = p / n
     x = np.asarray(eigs, dtype=np.float64).ravel()
     if not p <= x.size <= n:
         raise ValueError(
@@ -237,19 +324,25 @@ def fit_mp(eigs, h: int, d: int) -> MPFit:
         return _failed_mp(h, d, "non-finite")
     x = np.sort(x)[-p:]
     lam_max = float(x[-1])
-    med = float(np.median(x))
-    if not med > 0:
+    if not float(np.median(x)) > 0:
         return _failed_mp(h, d, "degenerate", lam_max)
 
-    sigma2 = med / (n * float(mp_quantile(0.5, gamma)))
-    sn, sp = math.sqrt(n), math.sqrt(p)
-    lam_minus = sigma2 * (sn - sp) ** 2
-    lam_plus = sigma2 * (sn + sp) ** 2
-    margin = TW_MARGIN * sigma2 * (sn + sp) * (1.0 / sn + 1.0 / sp) ** (1.0 / 3.0)
-    margin_low = TW_MARGIN * sigma2 * (sn - sp) * max(1.0 / sp - 1.0 / sn, 0.0) ** (1.0 / 3.0)
+    # Fit all p values, then refit the bulk under the k outliers as (n-k) x (p-k).
+    k, rounds = 0, 0
+    fit = _bulk_fit(x, n, p)
+    while True:
+        k_new = int(np.count_nonzero(x > fit[2] + fit[3]))
+        if k_new == k or rounds == MAX_STRIP_ROUNDS or k_new > p // 2:
+            break
+        k, rounds = k_new, rounds + 1
+        fit = _bulk_fit(x[:p - k], n - k, p - k)
+    sigma2, lam_minus, lam_plus, margin, margin_low = fit
     threshold = lam_plus + margin
+    n_bulk = n - k
+    p_bulk = p - k
 
     n_spikes = int(np.count_nonzero(x > threshold))
+    n_edge, n_detached, span = split_outliers(x, threshold)
     inside = (x >= lam_minus - margin_low) & (x <= threshold)
     total = float(np.sum(x))
     mass_out = float(np.sum(x[x > threshold]) / total) if total > 0 else float("nan")
@@ -257,7 +350,7 @@ def fit_mp(eigs, h: int, d: int) -> MPFit:
     bulk = x[x <= threshold]
     m = bulk.size
     if m:
-        cdf = mp_cdf(bulk / (n * sigma2), gamma)
+        cdf = mp_cdf(bulk / (n_bulk * sigma2), p_bulk / n_bulk)
         ks = float(max(np.max(np.arange(1, m + 1) / m - cdf), np.max(cdf - np.arange(m) / m)))
     else:
         ks = 1.0
@@ -273,22 +366,25 @@ def fit_mp(eigs, h: int, d: int) -> MPFit:
         mass_fraction_outside=mass_out,
         h=h,
         d=d,
-        gamma=gamma,
+        gamma=p / n,
         n_eigs=p,
         lambda_max=lam_max,
         status="ok",
+        n_detached=n_detached,
+        n_edge=n_edge,
+        edge_span=span,
+        strip_rounds=rounds,
     )
 
 
-def bulk_is_mp(mp: MPFit, *, ks_mp_max: float = KS_MP_MAX,
-               spike_fraction_max: float = SPIKE_FRACTION_MAX) -> bool:
-    """Rule 2 of the label: MP-shaped bulk and at most a few eigenvalues beyond it."""
-    p = mp.n_eigs
-    return (
-        mp.status == "ok"
-        and mp.ks <= max(ks_mp_max, KS_MP_PER_P / p)
-        and mp.n_spikes <= max(SPIKES_MIN_ALLOWED, spike_fraction_max * p)
-    )
+def bulk_is_mp(mp: MPFit, *, ks_mp_max: float = KS_MP_MAX) -> bool:
+    """Rule 2 of the label: the (stripped) bulk follows the fitted MP law."""
+    return mp.status == "ok" and mp.ks <= max(ks_mp_max, KS_MP_PER_P / mp.n_eigs)
+
+
+def has_tail(mp: MPFit) -> bool:
+    """Rule 4: the edge group is a tail (enough points, spanning ``TAIL_SPAN``)."""
+    return bool(mp.n_edge) and mp.n_edge >= TAIL_MIN_POINTS and mp.edge_span >= TAIL_SPAN
 
 
 def shape_label(
@@ -296,27 +392,54 @@ def shape_label(
     ks: tails.PowerLawFit,
     *,
     ks_mp_max: float = KS_MP_MAX,
-    spike_fraction_max: float = SPIKE_FRACTION_MAX,
     alpha_very_heavy: float = ALPHA_VERY_HEAVY,
     alpha_no_tail: float = ALPHA_NO_TAIL,
+    stuck: bool = False,
 ) -> str:
     """The shape of one spectrum, by the rules in the module docstring.
 
     Returns one of :data:`LABELS`. ``ks`` must be the KS (CSN) fit of the same
-    spectrum; it is only consulted when the bulk is not MP-like, and then only if
-    its status is ``"ok"``.
+    spectrum; it only grades a tail (rules 4-6), and only if its status is ``"ok"``.
+    ``stuck``: the snapshot belongs to a run that never trained from here on
+    (:func:`stuck_steps`); a non-finite spectrum is a diverged run's.
     """
+    if mp.status == "non-finite":
+        return "diverged"
+    if stuck:
+        return "stuck"
     if mp.status != "ok":
         return "fit-failed"
-    if bulk_is_mp(mp, ks_mp_max=ks_mp_max, spike_fraction_max=spike_fraction_max):
-        return "random-like" if mp.n_spikes == 0 else "bulk+spike"
+    if bulk_is_mp(mp, ks_mp_max=ks_mp_max):
+        if mp.n_spikes == 0:
+            return "random-like"
+        if not has_tail(mp):
+            return "bulk+spike"
     if ks.status != "ok" or not math.isfinite(ks.alpha):
         return "fit-failed"
     if ks.alpha < alpha_very_heavy:
         return "very-heavy-tailed"
     if ks.alpha <= alpha_no_tail:
         return "heavy-tailed"
-    return "bulk+spike" if mp.n_spikes > 0 else "random-like"
+    return "bulk+spike" if mp.n_spikes else "random-like"
+
+
+def stuck_steps(loss, probe_steps, ratio: float = STUCK_RATIO) -> np.ndarray:
+    """Which probe steps belong to a run that has stopped training.
+
+    ``loss[t]`` is the network's training loss at W_t for t = 0..steps (the trace).
+    Step t is stuck when the loss at t and at every later step stays above
+    ``ratio`` times the initial loss: the run blew up and never came back (GD at lr
+    1e6 ends 9.6x above its start, Adam at lr 3000 330x), so its spectrum is what the
+    blow-up left, not a learned shape. A catapult that recovers (GD at lr 3000: 120x
+    at step 3, 0.02x at step 10) is not stuck. Non-finite losses are the diverged
+    label's business (False here).
+    """
+    loss = np.asarray(loss, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        above = loss > ratio * loss[0]
+    # stuck[t]: above at t and at every later step (a reversed running AND)
+    all_after = np.logical_and.accumulate(above[::-1])[::-1]
+    return np.array([bool(all_after[int(t)]) for t in probe_steps])
 
 
 _FIT_FIELDS = ("alpha", "xmin", "xmin_index", "n_tail", "D", "se", "alphahat", "status")
@@ -332,6 +455,7 @@ def tail_summary(
     bootstrap: bool = False,
     n_boot: int = 100,
     seed: int = 0,
+    stuck: bool = False,
 ) -> dict[str, float | int | str | bool]:
     """All tail and shape numbers of one spectrum as one flat row (stable schema).
 
@@ -349,17 +473,19 @@ def tail_summary(
       ks_status``: :func:`htcore.tails.fit_ks` (PL_Alpha_KS).
     * ``mp_sigma2, mp_lambda_minus, mp_lambda_plus, mp_edge_margin,
       mp_spike_threshold, mp_ks, mp_bulk_fraction_inside,
-      mp_mass_fraction_outside, mp_status, n_spikes`` (int, -1 if the MP fit
-      failed): :func:`fit_mp`.
-    * ``shape_label`` (str): :func:`shape_label`.
+      mp_mass_fraction_outside, mp_edge_span, mp_strip_rounds, mp_status``,
+      ``n_spikes`` (outliers above the MP edge), ``n_detached`` and ``n_edge``
+      (the outliers detached from the edge / in the edge group): :func:`fit_mp`.
+    * ``shape_label`` (str): :func:`shape_label` (``stuck`` passed through).
     * ``bootstrap`` (bool), ``n_boot`` (int, 0 without bootstrap), ``seed`` (int).
     * ``ks_gof_p``, ``ks_alpha_ci_low``, ``ks_alpha_ci_high`` (95%), and
       ``llr_<alt>_R``, ``llr_<alt>_p`` for ``<alt>`` in exponential, lognormal,
       truncated_power_law (:func:`htcore.tails.compare_alternatives`): computed
       only when ``bootstrap=True``, NaN otherwise.
 
-    Integer columns of a failed fit are -1 (indices, ``n_spikes``) or 0 (counts);
-    float columns NaN; ``*_status`` says why. Never raises on NaN/inf input.
+    Integer columns of a failed fit (indices, counts) are null (None), float
+    columns NaN; ``*_status`` says why, so an average over runs never mixes in a
+    sentinel. Never raises on NaN/inf input.
     """
     x = np.asarray(eigs, dtype=np.float64).ravel()
     p = min(int(h), int(d))
@@ -377,10 +503,11 @@ def tail_summary(
         for field in _FIT_FIELDS:
             row[f"{prefix}_{field}"] = getattr(fit, field)
     for field in ("sigma2", "lambda_minus", "lambda_plus", "edge_margin", "spike_threshold",
-                  "ks", "bulk_fraction_inside", "mass_fraction_outside", "status"):
+                  "ks", "bulk_fraction_inside", "mass_fraction_outside", "edge_span",
+                  "strip_rounds", "status"):
         row[f"mp_{field}"] = getattr(mp, field)
-    row["n_spikes"] = mp.n_spikes
-    row["shape_label"] = shape_label(mp, ks)
+    row["n_spikes"], row["n_detached"], row["n_edge"] = mp.n_spikes, mp.n_detached, mp.n_edge
+    row["shape_label"] = shape_label(mp, ks, stuck=stuck)
     row["bootstrap"] = bool(bootstrap)
     row["n_boot"] = int(n_boot) if bootstrap else 0
     row["seed"] = int(seed)

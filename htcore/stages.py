@@ -122,19 +122,21 @@ def spectra(spec: Mapping[str, Any], weights_path: str, esd_out: str, summary_ou
     }, meta={"spec": to_json(spec)})
 
 
-def tails(spec: Mapping[str, Any], esd_path: str, out: str) -> None:
-    """Power-law fits, MP bulk fit and shape label of every snapshot's ESD."""
-    from htcore.shape import tail_summary
+def tails(spec: Mapping[str, Any], esd_path: str, trace_path: str, out: str) -> None:
+    """Power-law fits, MP bulk fit and shape label of every snapshot's ESD (the
+    trace says which snapshots belong to a run that stopped training)."""
+    from htcore.shape import stuck_steps, tail_summary
 
     p, t = spec["params"], spec["tails"]
     esd = read_table(esd_path)
     steps = np.unique(esd["step"])
+    stuck = stuck_steps(read_table(trace_path)["student_loss"], steps)
     h, d = p["h"], p["d"]
     rows = []
-    for s in steps:
+    for s, st in zip(steps, stuck):
         eigs = esd["eigenvalue"][esd["step"] == s]
         rows.append(tail_summary(eigs, h, d, min_tail=t["min_tail"], bootstrap=t["bootstrap"],
-                                 n_boot=t["n_boot"], seed=spec["seed"]))
+                                 n_boot=t["n_boot"], seed=spec["seed"], stuck=bool(st)))
     # lambda_max is in the spectra summary already; the bootstrap seed gets its own name
     cols = {("boot_seed" if k == "seed" else k): [r[k] for r in rows] for k in rows[0] if k != "lambda_max"}
     write_table(out, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},

@@ -11,7 +11,7 @@ Conventions (every function here follows them)
   singular values of ``W``), **not** divided by the number of rows or columns. Any
   array-like; it is flattened and converted to ``float64``.
 * Non-finite input (NaN or inf anywhere, e.g. a diverged training run) never raises:
-  the fit comes back with NaN numbers, ``xmin_index = -1``, ``n_tail = 0`` and
+  the fit comes back with NaN numbers, ``xmin_index`` and ``n_tail`` None (null in tables) and
   ``status = "non-finite"``.
 * Zeros are dropped: values ``lambda <= ZERO_RTOL * lambda_max`` (``ZERO_RTOL =
   1e-12``; this also removes exact zeros and the tiny negative round-off that
@@ -71,8 +71,11 @@ Trust checks
 * :func:`alpha_ci`: a nonparametric bootstrap percentile interval for alpha.
 
 ``status`` values: ``"ok"``; ``"tail-too-small"`` (numbers reported, but
-``n_tail < min_tail``); ``"non-finite"`` (NaN/inf in the input); ``"no-candidate"``
-(fewer than two distinct positive eigenvalues, so no finite alpha exists).
+``n_tail < min_tail``); ``"degenerate"`` (the tail's values are equal to round-off,
+``ln(max / xmin) < DEGENERATE_LOG_SPREAD``: alpha would be ~1e15); ``"poor-fit"``
+(``D > D_MAX``: the tail is no power law at all); ``"non-finite"`` (NaN/inf in the
+input); ``"no-candidate"`` (fewer than two distinct positive eigenvalues, so no
+finite alpha exists). Only ``"ok"`` fits are graded by :mod:`htcore.shape`.
 """
 
 from __future__ import annotations
@@ -96,6 +99,12 @@ __all__ = [
 
 #: Eigenvalues ``<= ZERO_RTOL * lambda_max`` are treated as zeros and dropped.
 ZERO_RTOL = 1e-12
+#: A tail whose largest and smallest values differ by less than this (in log) is
+#: round-off, not a tail: an orthogonal W (eigenvalues 1 +- 4e-15) would give alpha ~1e15.
+DEGENERATE_LOG_SPREAD = 1e-9
+#: A KS distance above this means most of the tail is misplaced: no power law (999
+#: equal eigenvalues plus one larger give D = 0.998). Fits of real spectra have D < 0.2.
+D_MAX = 0.5
 
 # Lower-bound stages of the pruned KS search: number of tail points sampled per
 # candidate (evenly spaced in rank, first and last tail point included).
@@ -112,20 +121,21 @@ class PowerLawFit:
         alpha: MLE exponent (NaN when no fit).
         xmin: start of the tail (an eigenvalue; NaN when no fit).
         xmin_index: 0-based index of ``xmin`` in the ascending, zero-dropped
-            eigenvalues (-1 when no fit).
-        n_tail: number of eigenvalues ``>= xmin`` (0 when no fit).
+            eigenvalues (None when no fit).
+        n_tail: number of eigenvalues ``>= xmin`` (None when no fit).
         D: KS distance between the tail and the fitted power law (the form in docs/science.md).
         se: standard error ``(alpha - 1) / sqrt(n_tail)``.
         alphahat: ``alpha * log10(lambda_max)``.
-        status: ``"ok"``, ``"tail-too-small"``, ``"non-finite"`` or ``"no-candidate"``.
+        status: ``"ok"``, ``"tail-too-small"``, ``"degenerate"``, ``"poor-fit"``,
+            ``"non-finite"`` or ``"no-candidate"`` (module docstring).
         n_eigs: number of eigenvalues used (after dropping zeros; 0 if non-finite).
     """
 
     method: str
     alpha: float
     xmin: float
-    xmin_index: int
-    n_tail: int
+    xmin_index: int | None
+    n_tail: int | None
     D: float
     se: float
     alphahat: float
@@ -140,7 +150,7 @@ class PowerLawFit:
 
 def _failed(method: str, status: str, n_eigs: int = 0) -> PowerLawFit:
     nan = float("nan")
-    return PowerLawFit(method, nan, nan, -1, 0, nan, nan, nan, status, n_eigs)
+    return PowerLawFit(method, nan, nan, None, None, nan, nan, nan, status, n_eigs)
 
 
 def prepare_eigs(eigs) -> tuple[np.ndarray, str]:
@@ -163,7 +173,14 @@ def prepare_eigs(eigs) -> tuple[np.ndarray, str]:
 def _make_fit(method, x, k, alpha, D, min_tail) -> PowerLawFit:
     n = x.size
     n_t = n - k
-    status = "ok" if n_t >= min_tail else "tail-too-small"
+    if n_t < min_tail:
+        status = "tail-too-small"
+    elif math.log(x[-1] / x[k]) < DEGENERATE_LOG_SPREAD:
+        status = "degenerate"
+    elif D > D_MAX:
+        status = "poor-fit"
+    else:
+        status = "ok"
     return PowerLawFit(
         method=method,
         alpha=float(alpha),

@@ -189,7 +189,7 @@ def test_diverging_run_is_recorded_and_workflow_succeeds(tmp_path):
     assert bool(bad.loc[3, "diverged"]) and not bool(bad.loc[0, "diverged"])
     assert (bad["first_bad_step"] == 1).all()
     assert np.isnan(bad.loc[3, ["train_loss", "test_loss", "kta", "sim", "lambda_max", "ks_alpha"]].astype(float)).all()
-    assert bad.loc[3, "shape_label"] == "fit-failed"
+    assert bad.loc[3, "shape_label"] == "diverged"
     assert np.isfinite(bad.loc[0, ["train_loss", "ks_alpha"]].astype(float)).all()
     good = t[t["lr"] == 1.0]
     assert not good["diverged"].any()

@@ -4,6 +4,7 @@
 rule tails:
     input:
         esd=rules.spectra.output.esd,
+        trace=rules.train.output.trace,
     output:
         "results/{experiment}/tails/{run}.parquet",
     params:
@@ -19,5 +20,5 @@ rule tails:
     conda:
         ENV
     shell:
-        "htjob --threads {threads} tails --spec {params.spec:q} --esd {input.esd}"
+        "htjob --threads {threads} tails --spec {params.spec:q} --esd {input.esd} --trace {input.trace}"
         " --out {output} > {log} 2>&1"
