@@ -447,6 +447,10 @@ def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> E
         plot.setdefault("logx", True)
     hue = plot.get("hue", [a for a in axes if a != plot.get("x")])
     plot["hue"] = [hue] if isinstance(hue, str) else list(hue)
+    if "style" in plot:  # its values in the order the experiment lists them (first = solid)
+        if plot["style"] not in axes:
+            raise ConfigError(f"{where}.plot.style: {plot['style']!r} is not varied by this experiment")
+        plot["style_values"] = list(dict.fromkeys(getattr(r.params, plot["style"]) for r in runs))
     if plot["kind"] == "sweep" and plot["x"] not in axes:
         raise ConfigError(f"{where}.plot.x: {plot['x']!r} is not varied by this experiment "
                           f"(its grid/cases vary: {', '.join(axes) or 'nothing'})")

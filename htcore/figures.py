@@ -12,7 +12,13 @@ Conventions shared by all figures:
 * alpha panels add the fits' own 95 % confidence band (bootstrap CI when the tail
   stage ran with ``bootstrap: true``, else alpha +- 1.96 SE) as a hatched band;
 * snapshots of diverged runs have no value; where any seed diverged a cross is
-  drawn on the top edge of the panel, labelled with the number of diverged seeds.
+  drawn on the top edge of the panel, labelled with the number of diverged seeds;
+* every loss panel carries the loss baselines of :mod:`htcore.baselines` (zero
+  predictor, best constant, best odd predictor = the lowest reachable test MSE) as
+  grey reference lines, or one set per group in its colour when they differ;
+* an optional ``style`` parameter (``readout_scaling`` or ``reg_lambda``) draws its
+  values as line styles (solid, dashed, ...) on the evaluation metrics
+  (:data:`EVAL_METRICS`); spectral metrics do not depend on it and are drawn once.
 
 Kinds:
 
@@ -143,11 +149,11 @@ def _alpha_ci(df: pd.DataFrame, prefix: str) -> tuple[pd.Series, pd.Series]:
     return lo, hi
 
 
-def _line_with_bands(ax, xs, stats: pd.DataFrame, color, label, dashed=False):
+def _line_with_bands(ax, xs, stats: pd.DataFrame, color, label, linestyle="-"):
     m, sd = stats["mean"].to_numpy(), stats["std"].to_numpy()
-    ax.plot(xs, m, "--" if dashed else "-", marker="o", color=color, label=label)
+    ax.plot(xs, m, linestyle=linestyle, marker="o", color=color, label=label)
     ax.fill_between(xs, m - sd, m + sd, color=color, alpha=0.18, linewidth=0)
-    if "ci_low" in stats and not dashed:
+    if "ci_low" in stats and linestyle == "-":
         ax.fill_between(xs, stats["ci_low"], stats["ci_high"], facecolor="none", edgecolor=color,
                         hatch="////", linewidth=0, alpha=0.5)
     div = stats["n_diverged"].to_numpy() > 0
@@ -176,29 +182,78 @@ def _panels(plt, n: int, rows: int = 1):
 
 # ------------------------------------------------------------------ sweep kind
 
+#: metrics that depend on the evaluation settings (reg_lambda, readout_scaling); the
+#: others (spectra, fits, the network's own loss) are the same for every setting
+EVAL_METRICS = ("train_loss", "test_loss", "kta", "sim")
+#: evaluation-only parameters: a compared experiment is restricted to this one's values
+EVAL_PARAMS = ("reg_lambda", "readout_scaling")
+LINESTYLES = ["-", "--", ":", "-."]
+#: loss baselines (htcore.baselines) drawn on every loss panel
+BASELINES = {"baseline_zero": ("zero predictor", (0, (1, 1))),
+             "baseline_const": ("best constant", (0, (5, 2))),
+             "baseline_best_odd": ("best odd predictor (reachable)", (0, (5, 2, 1, 2)))}
+
+
+def _styled(df: pd.DataFrame, metric: str, plot: Mapping[str, Any] | None):
+    """(label suffix, line style, rows) per value of the plot's ``style`` parameter
+    (``plot["style_values"]``, in the experiment's order); one entry, at the first
+    value, for metrics that do not depend on it."""
+    style = plot.get("style") if plot else None
+    if not style:
+        return [("", "-", df)]
+    values = list(plot["style_values"])
+    if metric not in EVAL_METRICS:
+        return [("", "-", df[df[style] == values[0]])]
+    return [(f", {style}={v}", LINESTYLES[i % len(LINESTYLES)], df[df[style] == v]) for i, v in enumerate(values)]
+
+
+def _draw_baselines(ax, table: pd.DataFrame, metric: str, hue: list[str]) -> None:
+    """Reference lines of the loss baselines on a loss panel: grey when one set of
+    baselines holds for the whole experiment, else one per hue group in its colour."""
+    if not metric.endswith("loss") or not all(c in table for c in BASELINES):
+        return
+    per_group = [(g, df[list(BASELINES)].iloc[0]) for g, df in _groups(table, hue)]
+    distinct = {tuple(np.round(v.to_numpy(dtype=float), 12)) for _, v in per_group}
+    lines = per_group[:1] if len(distinct) == 1 else per_group
+    for i, (g, values) in enumerate(lines):
+        color = "#777777" if len(lines) == 1 else PALETTE[i % len(PALETTE)]
+        for col, (text, dash) in BASELINES.items():
+            if np.isfinite(values[col]):
+                ax.axhline(values[col], color=color, linestyle=dash, linewidth=0.9,
+                           label=text if i == 0 else None)
+
+
 def _draw_sweep(name, tables, plot, plt):
-    if name == "phase_diagram":
-        return _phase_diagram(last_step(tables["table"]), plot["hue"], plot["x"], plt, plot.get("logx", True))
+    if name == "phase_diagram":  # labels do not depend on `style`; test loss at its first value
+        rows = last_step(tables["table"])
+        rows = rows[rows[plot["style"]] == plot["style_values"][0]] if plot.get("style") else rows
+        return _phase_diagram(rows, plot["hue"], plot["x"], plt, plot.get("logx", True))
     metrics = METRIC_FIGURES[name]
-    x, hue, logx = plot["x"], plot["hue"], plot.get("logx", True)
+    x, hue, logx, style = plot["x"], plot["hue"], plot.get("logx", True), plot.get("style")
+    table = tables["table"]
     fig, axes = _panels(plt, len(metrics))
-    sources = [(tables["table"], False)]
+    sources = [(table, False)]
     if "compare" in tables:
-        sources.append((tables["compare"], True))
+        other = tables["compare"]
+        for c in EVAL_PARAMS:  # compare like with like: same evaluation settings
+            other = other[other[c].isin(table[c].unique())]
+        sources.append((other, True))
     for ax, metric in zip(axes, metrics):
         for src, dashed in sources:
             exp = src["experiment"].iloc[0]
             for i, (g, df) in enumerate(_groups(last_step(src), hue)):
-                st = seed_stats(df, metric, x)
-                xs = np.log10(st[x].to_numpy(dtype=float)) if logx else st[x].to_numpy(dtype=float)
-                label = f"{g} ({exp})" if len(sources) > 1 else g
-                _line_with_bands(ax, xs, st, PALETTE[i % len(PALETTE)], label, dashed)
-        init = tables["table"].loc[tables["table"]["step"] == 0, metric].mean()
-        if np.isfinite(init):
+                for suffix, ls, rows in _styled(df, metric, None if dashed else plot):
+                    st = seed_stats(rows, metric, x)
+                    xs = np.log10(st[x].to_numpy(dtype=float)) if logx else st[x].to_numpy(dtype=float)
+                    label = (f"{g} ({exp})" if len(sources) > 1 else g) + suffix
+                    _line_with_bands(ax, xs, st, PALETTE[i % len(PALETTE)], label, "--" if dashed else ls)
+        init = table.loc[table["step"] == 0, metric].mean()
+        if np.isfinite(init) and not (style and metric in EVAL_METRICS):
             ax.axhline(init, color="#555555", linestyle=":", linewidth=1.2, label="initialisation (step 0)")
+        _draw_baselines(ax, table, metric, [])
         ax.set_xlabel(("log10 " if logx else "") + _label(x))
         ax.set_ylabel(_label(metric))
-        _maybe_log_y(ax, tables["table"][metric], metric)
+        _maybe_log_y(ax, table[metric], metric)
     axes[len(metrics) - 1].legend(loc="best")
     return fig
 
@@ -211,8 +266,10 @@ def _draw_steps(name, tables, plot, plt):
     fig, axes = _panels(plt, len(metrics))
     for ax, metric in zip(axes, metrics):
         for i, (g, df) in enumerate(_groups(table, hue)):
-            st = seed_stats(df, metric, "step")
-            _line_with_bands(ax, st["step"].to_numpy(dtype=float), st, PALETTE[i % len(PALETTE)], g)
+            for suffix, ls, rows in _styled(df, metric, plot):
+                st = seed_stats(rows, metric, "step")
+                _line_with_bands(ax, st["step"].to_numpy(dtype=float), st, PALETTE[i % len(PALETTE)], g + suffix, ls)
+        _draw_baselines(ax, table, metric, hue)
         if plot.get("logx"):
             ax.set_xscale("symlog", linthresh=1)
         ax.set_xlabel("step" + (" (symlog)" if plot.get("logx") else ""))

@@ -15,7 +15,7 @@ from pathlib import Path
 STAGE_MODULES = {
     "data": ("data",),
     "train": ("data", "train"),
-    "evaluate": ("evaluate",),
+    "evaluate": ("evaluate", "baselines"),
     "spectra": ("spectra",),
     "tails": ("tails", "shape"),
     "updates": ("updates",),

@@ -56,7 +56,7 @@ The rule looks at *where* the outliers sit relative to the bulk instead:
   where the BBP formula puts them, well clear of the edge (a spike at 2x the BBP
   threshold lies ~1.4-1.6x above it), so they detach.
 * **A tail spans a range.** The edge group is a *tail* only if it has at least
-  ``TAIL_MIN_POINTS`` (10) eigenvalues **and** reaches ``TAIL_SPAN`` (2x) the spike
+  ``TAIL_MIN_POINTS`` (10) eigenvalues **and** reaches ``TAIL_SPAN`` (1.5x) the spike
   threshold (``edge_span``); a power law over 10+ points spans a factor
   ``n^(1/(alpha-1))`` (2.2 at alpha 4 with 10 points). A narrow edge group is a
   *soft edge* (the bulk a little wider than MP, as after one large Adam step:

@@ -11,7 +11,8 @@ Tables written here (long format, one row per snapshot unless said otherwise):
     W_t), lr (of update t), diverged, first_bad_step, device
 ``eval.parquet``
     experiment, eval_id, train_id, seed, step, every run parameter, diverged,
-    first_bad_step, train_loss, test_loss, kta, sim (see htcore.evaluate)
+    first_bad_step, train_loss, test_loss, kta, sim (see htcore.evaluate),
+    baseline_zero, baseline_const, baseline_best_odd (htcore.baselines)
 ``esd.parquet`` (one row per eigenvalue)
     experiment, train_id, seed, step, index, eigenvalue
 ``summary.parquet``
@@ -31,6 +32,7 @@ from htcore import data as data_mod
 from htcore import evaluate as evaluate_mod
 from htcore import spectra as spectra_mod
 from htcore import train as train_mod
+from htcore.baselines import loss_baselines
 from htcore.config import to_json
 from htcore.io import load_npz, read_table, save_npz, write_table
 
@@ -93,6 +95,7 @@ def evaluate(spec: Mapping[str, Any], data_path: str, weights_path: str, out: st
         "diverged": (first_bad >= 0) & (steps >= first_bad),
         "first_bad_step": np.full(n, first_bad, dtype=np.int64),
         **{k: np.array(v, dtype=np.float64) for k, v in rows.items()},
+        **{k: np.full(n, v) for k, v in loss_baselines(p["label_noise_std"]).items()},
     }, meta={"spec": to_json(spec)})
 
 

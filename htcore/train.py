@@ -10,6 +10,12 @@ The gradient is written out by hand, so the same code runs on NumPy arrays (the 
 reference; no torch import, which costs ~1.5 s per process) and on torch tensors
 (CUDA). Arithmetic is float32 as in the authors' code.
 
+Weight normalisation (``weight_norm``): W is rescaled to ``||W||_F = sqrt(h d)``
+before every update **and** before the last snapshot, so every snapshot (W_0 to
+W_steps alike) is taken after a rescaling and has ``||W||_F^2 = h d``; the loss at
+step t is the network's at that rescaled W_t. The norm is computed so that it never
+overflows while the entries are finite (:func:`frobenius_norm`).
+
 Divergence is a result, not an error: the first step at which the loss, any weight,
 or the squared Frobenius norm of W (the total mass of the spectrum, in float32) is
 non-finite is recorded as ``first_bad_step``; training stops there and every later
@@ -61,6 +67,7 @@ class _Numpy:
 
     tanh = staticmethod(np.tanh)
     sqrt = staticmethod(np.sqrt)
+    abs = staticmethod(np.abs)
     zeros_like = staticmethod(np.zeros_like)
     isfinite = staticmethod(np.isfinite)
 
@@ -78,7 +85,7 @@ class _Torch:
         self.torch = torch
         self.device = torch.device(device)
         self.name = device
-        self.tanh, self.sqrt = torch.tanh, torch.sqrt
+        self.tanh, self.sqrt, self.abs = torch.tanh, torch.sqrt, torch.abs
         self.zeros_like, self.isfinite = torch.zeros_like, torch.isfinite
 
     def asarray(self, x):
@@ -117,6 +124,19 @@ def backend(device: str):
     if device == "cpu":
         return _Numpy()
     return _Torch("cpu" if device == "torch-cpu" else device)
+
+
+def frobenius_norm(W, xp) -> float:
+    """||W||_F as a Python float. The float32 sum of squares (the reference numbers)
+    when it is finite and positive; else rescaled by max |W_ij| first, so entries of
+    1e20 (whose squares overflow float32) still give their true norm, not inf."""
+    sq = float((W * W).sum())
+    if math.isfinite(sq) and sq > 0:
+        return math.sqrt(sq)
+    m = float(xp.abs(W).max())
+    if not math.isfinite(m) or m == 0:
+        return m
+    return m * math.sqrt(float(((W / m) ** 2).sum()))
 
 
 def loss_and_grads(W, a, X, y, xp, need_a: bool, need_W: bool = True):
@@ -223,8 +243,8 @@ def train(p: Mapping[str, Any], seed: int, data: Mapping[str, np.ndarray], devic
     # Overflow is expected in a diverging run and detected explicitly.
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps + 1):
-            if t < steps and p["weight_norm"]:
-                W = W * (target_norm / float(xp.sqrt((W * W).sum())))
+            if p["weight_norm"]:  # before every update and before the last snapshot
+                W = W * (target_norm / frobenius_norm(W, xp))
             idx = batches[t] if t < steps else None
             Xb, yb = (X, y) if idx is None else (xp.take(X, idx), xp.take(y, idx))
             loss[t], gW, ga = loss_and_grads(W, a, Xb, yb, xp, train_a, need_W=t < steps)

@@ -115,6 +115,9 @@ def test_numpy_path_matches_torch_autograd_and_optim(case):
         opt.step()
         if sched:
             sched.step()
+    if p["weight_norm"]:  # the last snapshot is taken after the rescaling too
+        with torch.no_grad():
+            W.mul_(math.sqrt(h * d) / W.norm())
     np.testing.assert_allclose(ours.W[steps], W.detach().numpy(), rtol=2e-4, atol=2e-5)
 
 
@@ -171,3 +174,25 @@ def test_cuda_backend_matches_cpu_reference():
 def test_resolve_device_without_gpu(monkeypatch):
     monkeypatch.setattr(T, "cuda_visible", lambda: False)
     assert T.resolve_device("auto") == "cpu" and T.resolve_device("cpu") == "cpu"
+
+
+def test_weight_norm_holds_at_every_snapshot_the_last_included():
+    n, d, h, steps = 20, 6, 8, 4
+    p = {**P, "optimizer": "adam", "lr": 1.0, "weight_norm": True, "batch_size": n, "steps": steps,
+         "probe_steps": list(range(steps + 1))}
+    res = T.train(p, 0, tiny_data(n, d, h, seed=1), "cpu")
+    norms2 = (res.W.astype(np.float64) ** 2).sum(axis=(1, 2))
+    np.testing.assert_allclose(norms2, h * d, rtol=1e-5)  # one rule: after the rescaling
+
+
+def test_weight_norm_survives_a_float32_overflow_of_the_norm():
+    # entries of 1e20 are finite, their squares are not (float32): the norm must still
+    # be right, not inf (which rescaled W to zero and carried on "not diverged")
+    W = np.full((4, 3), 1e20, dtype=np.float32)
+    assert T.frobenius_norm(W, T.backend("cpu")) == pytest.approx(1e20 * math.sqrt(12), rel=1e-6)
+    data = tiny_data(5, 3, 4, seed=2)
+    data["W0"] = data["W0"] * np.float32(1e20)
+    p = {**P, "weight_norm": True, "batch_size": 5, "steps": 2, "probe_steps": [0, 1, 2]}
+    res = T.train(p, 0, data, "cpu")
+    assert not res.diverged
+    np.testing.assert_allclose((res.W.astype(np.float64) ** 2).sum(axis=(1, 2)), 12, rtol=1e-5)
