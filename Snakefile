@@ -21,6 +21,7 @@ include: "workflow/rules/tails.smk"
 include: "workflow/rules/updates.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/claims.smk"
 
 
 rule all:

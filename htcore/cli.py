@@ -37,6 +37,7 @@ STAGE_IMPORTS = {
     "collect": ["pandas", "pyarrow.parquet"],
     "concat": ["pandas", "pyarrow.parquet"],
     "figure": ["pandas", "matplotlib.pyplot"],
+    "claims": ["pandas", "scipy.stats"],
 }
 
 
@@ -68,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--tables", nargs="+", required=True, help="name=path of each table the figure reads")
     f.add_argument("--name", required=True)
     f.add_argument("--plot", required=True, help="JSON plot setting of the experiment")
+    cl = stage("claims", "out", "html", spec=False)
+    cl.add_argument("--tables", nargs="*", default=[], help="<experiment>/<table>=path of each table read")
     chk = sub.add_parser("check", help="open every artifact under results/ and list the damaged ones")
     chk.add_argument("results", nargs="?", default="results")
     return ap
@@ -160,6 +163,15 @@ def _run(args: argparse.Namespace) -> None:
         from htcore.io import write_frame
 
         write_frame(args.out, concat(args.inputs))
+    elif args.stage == "claims":
+        from htcore.claims import judge_all, to_html
+        from htcore.io import read_frame, write_frame
+
+        tables = {name: read_frame(path) for name, path in (t.split("=", 1) for t in args.tables)}
+        verdicts = judge_all(tables)
+        write_frame(args.out, verdicts)
+        with open(args.html, "w") as f:
+            f.write(to_html(verdicts))
     elif args.stage == "figure":
         from htcore.figures import draw
         from htcore.io import read_frame

@@ -127,12 +127,40 @@ def test_weight_norm_keeps_the_frobenius_norm(study):
     assert off["frob_norm2"].max() > 2 * h * d  # without it, GD at lr 3000 grows W
 
 
+def test_claims_are_judged_from_the_tables(study):
+    from htcore.claims import CLAIMS, VERDICTS
+
+    c = pd.read_parquet(study / "results/claims.parquet")
+    assert set(c["claim_id"]) == {cl.id for cl in CLAIMS} | {"readout_scaling_robust"}
+    assert set(c["verdict"]) <= set(VERDICTS) and "not run" not in set(c["verdict"])  # all experiments ran
+    per_scaling = c[c["claim_id"] == "test_loss_sweet_spot"]
+    assert set(per_scaling["readout_scaling"]) == {"spec", "authors"}
+    # a number that comes from the tables: the sweep's lowest mean test loss per optimizer
+    t = tbl(study, "lr_sweep")
+    last = t[(t["step"] == t["step"].max()) & (t["readout_scaling"] == "spec") & (t["optimizer"] == "adam")]
+    row = per_scaling[(per_scaling["readout_scaling"] == "spec") & (per_scaling["case"] == "optimizer=adam")]
+    assert row["value"].iloc[0] == pytest.approx(last.groupby("lr")["test_loss"].mean().min(), rel=1e-12)
+    assert "Claim verdicts" in (study / "results/claims.html").read_text()
+
+
+def test_loss_baselines_are_columns_of_every_table(study):
+    from htcore.baselines import loss_baselines
+
+    t = tbl(study, "vary_label_noise")
+    for rho, g in t.groupby("label_noise_std"):
+        expected = loss_baselines(rho)
+        for col, v in expected.items():
+            assert np.allclose(g[col], v, rtol=0, atol=1e-12), col
+    assert t["baseline_best_odd"].min() == pytest.approx(loss_baselines(0.1)["baseline_best_odd"])
+
+
 def test_report_builds_offline_with_every_experiment(study):
     smk(study, "--report", "results/report.html")
     html = (study / "results/report.html").read_text(errors="replace")
     for name in SMALL["experiments"]:
         assert name in html
     assert "Heavy tails in the weight spectrum" in html
+    assert "0. Claim verdicts" in html  # the verdict page, first category
 
 
 def test_adding_a_value_to_any_grid_plans_only_new_jobs(study, tmp_path):

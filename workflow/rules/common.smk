@@ -10,6 +10,7 @@ import htcore.config as hc
 from htcore import jobserver
 from htcore.provenance import code_hash
 from htcore.figures import figure_names, figure_tables
+from htcore import claims as hc_claims
 
 
 def _load_study():
@@ -154,8 +155,18 @@ def experiment_targets(experiment):
             rules.collect.output.esd.format(experiment=experiment)] + figs
 
 
+def claims_inputs(wildcards):
+    """The experiment tables the claims of the selected experiments read."""
+    tables = hc_claims.tables_needed(STUDY.selected)
+    return {name: experiment_table(*name.split("/")) for name in tables}
+
+
+def claims_table_args(wildcards):
+    return " ".join(f"{name}={path}" for name, path in claims_inputs(wildcards).items())
+
+
 def all_targets():
-    return [t for e in STUDY.selected for t in experiment_targets(e)]
+    return [t for e in STUDY.selected for t in experiment_targets(e)] + list(rules.claims.output)
 
 
 # ------------------------------------------------------------------ execution
