@@ -288,3 +288,13 @@ def test_snakemake_names_a_duplicate_key_in_a_configfile(tmp_path, root):
     assert proc.returncode != 0
     assert f"Invalid configuration: run: written twice in {extra} (lines 1 and 2)" in out, out
     assert "Traceback" not in out
+
+
+@pytest.mark.slow
+def test_snakemake_names_line_and_column_of_a_yaml_error_in_config_yaml(tmp_path):
+    (tmp_path / "config.yaml").write_text(TINY_TEXT.replace("  d: 20\n", "  d: [20\n", 1))
+    proc = smk(tmp_path, "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in out
+    line = TINY_TEXT.splitlines().index("  d: 20") + 2  # the error shows on the next line
+    assert f"Invalid configuration: config.yaml:{line}:" in out and "YAML syntax error" in out, out
