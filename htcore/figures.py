@@ -225,9 +225,10 @@ def _draw_baselines(ax, table: pd.DataFrame, metric: str, hue: list[str]) -> Non
 
 def _draw_sweep(name, tables, plot, plt):
     if name == "phase_diagram":  # labels do not depend on `style`; test loss at its first value
-        rows = last_step(tables["table"])
+        table = tables["table"]
+        rows = table[table["step"] > 0] if (table["step"] > 0).any() else table
         rows = rows[rows[plot["style"]] == plot["style_values"][0]] if plot.get("style") else rows
-        return _phase_diagram(rows, plot["hue"], plot["x"], plt, plot.get("logx", True))
+        return _phase_diagram(rows, plot["hue"], plot["x"], plt, plot.get("logx", True), panels="step")
     metrics = METRIC_FIGURES[name]
     x, hue, logx, style = plot["x"], plot["hue"], plot.get("logx", True), plot.get("style")
     table = tables["table"]
@@ -386,34 +387,43 @@ def _draw_overlaps(name, tables, plot, plt):
     return fig
 
 
-def _phase_diagram(df: pd.DataFrame, hue: list[str], x: str, plt, logx: bool = False):
+def _phase_diagram(df: pd.DataFrame, hue: list[str], x: str, plt, logx: bool = False,
+                   panels: str | None = None):
     """Cells over (group, x) coloured by the most common shape label over seeds,
-    annotated with mean PL_Alpha_KS and mean test loss."""
+    annotated with mean PL_Alpha_KS and mean test loss; one panel per value of
+    ``panels`` (e.g. the probe step of a sweep), side by side."""
     df = df.assign(_group=group_labels(df, hue))
     groups = list(dict.fromkeys(df.sort_values(hue or ["experiment"])["_group"]))
     xs = sorted(df[x].unique())
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.95 * len(xs) + 1.5), 0.8 * len(groups) + 1.4))
-    for r, g in enumerate(groups):
-        for c, xv in enumerate(xs):
-            cell = df[(df["_group"] == g) & (df[x] == xv)]
-            if not len(cell):
-                continue
-            label = cell["shape_label"].value_counts().idxmax()
-            ax.add_patch(plt.Rectangle((c, r), 1, 1, facecolor=LABEL_COLORS.get(label, "#fff"),
-                                       edgecolor="white", linewidth=2))
-            a, tl = cell["ks_alpha"].mean(), cell["test_loss"].mean()
-            txt = ("diverged" if cell["diverged"].all() else f"α={a:.2f}\nL={tl:.3g}")
-            ax.text(c + 0.5, r + 0.5, txt, ha="center", va="center", fontsize=6.5)
-    ax.set_xlim(0, len(xs))
-    ax.set_ylim(len(groups), 0)
-    ax.set_xticks(np.arange(len(xs)) + 0.5)
-    ax.set_xticklabels([f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v) for v in xs], fontsize=7)
-    ax.set_yticks(np.arange(len(groups)) + 0.5)
-    ax.set_yticklabels(groups, fontsize=7)
-    ax.set_xlabel(_label(x))
-    ax.grid(False)
+    keys = sorted(df[panels].unique()) if panels else [None]
+    w, h = max(4.0, 0.95 * len(xs) + 1.5), 0.8 * len(groups) + 1.4
+    fig, axes = plt.subplots(1, len(keys), figsize=(w * len(keys), h), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        part = df if key is None else df[df[panels] == key]
+        for r, g in enumerate(groups):
+            for c, xv in enumerate(xs):
+                cell = part[(part["_group"] == g) & (part[x] == xv)]
+                if not len(cell):
+                    continue
+                label = cell["shape_label"].value_counts().idxmax()
+                ax.add_patch(plt.Rectangle((c, r), 1, 1, facecolor=LABEL_COLORS.get(label, "#fff"),
+                                           edgecolor="white", linewidth=2))
+                a, tl = cell["ks_alpha"].mean(), cell["test_loss"].mean()
+                txt = ("diverged" if cell["diverged"].all() else f"α={a:.2f}\nL={tl:.3g}")
+                ax.text(c + 0.5, r + 0.5, txt, ha="center", va="center", fontsize=6.5)
+        ax.set_xlim(0, len(xs))
+        ax.set_ylim(len(groups), 0)
+        ax.set_xticks(np.arange(len(xs)) + 0.5)
+        ax.set_xticklabels([f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v) for v in xs],
+                           fontsize=7)
+        ax.set_yticks(np.arange(len(groups)) + 0.5)
+        ax.set_yticklabels(groups if ax is axes[0][0] else [], fontsize=7)
+        ax.set_xlabel(_label(x))
+        ax.grid(False)
+        if key is not None:
+            ax.set_title(f"{panels} {key}", fontsize=8)
     handles = [plt.Rectangle((0, 0), 1, 1, facecolor=LABEL_COLORS[k], edgecolor="#999") for k in SHAPE_ORDER]
-    ax.legend(handles, SHAPE_ORDER, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=7)
+    axes[0][0].legend(handles, SHAPE_ORDER, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=7)
     return fig
 
 
