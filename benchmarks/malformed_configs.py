@@ -91,7 +91,7 @@ MORE_ERRORS = {
     "case overlaps grid": (_exp("cases", [{"lr": 1.0}]), "experiments.lr_sweep.cases[0]"),
     "plot kind unknown": (_set("experiments", "lr_sweep", "plot", "kind", "bars"),
                           "experiments.lr_sweep.plot.kind"),
-    "config is a list": (_replace_config([1, 2]), "<top level>"),
+    "config is a list": (_replace_config([1, 2]), "config.yaml"),
     "duplicate seed key": (_text("    seeds: [0, 1]\n", "    seeds: [0, 1]\n    seeds: [2]\n"),
                            "experiments.lr_sweep.seeds"),
     "seed 2**63 in a grid experiment": (_exp("seeds", [2**63]), "experiments.lr_sweep.seeds[0]"),
