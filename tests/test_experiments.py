@@ -175,6 +175,7 @@ def test_adding_a_value_to_any_grid_plans_only_new_jobs(study, tmp_path):
     jobs = planned(work)
     seeds = len(cfg["experiments"]["vary_n"]["seeds"])
     n_figs = len(figure_names({"kind": "steps"}))
+    # no claims job: the claims read lr_sweep, esd_evolution, long_horizon and minibatch_contrast
     assert jobs == {"evaluate": 2 * seeds, "generate_data": seeds, "train": seeds, "spectra": seeds,
                     "tails": seeds, "collect": 2, "figure": 2 * n_figs, "all": 1}
 

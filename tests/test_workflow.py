@@ -141,18 +141,18 @@ def test_adding_a_learning_rate_plans_only_the_new_runs(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0))
     new_runs = 2 * 2  # 2 optimizers x 2 seeds
     assert jobs == {"train": new_runs, "evaluate": new_runs, "spectra": new_runs, "tails": new_runs,
-                    "collect": 1, "figure": N_FIGS, "all": 1}
+                    "collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
 
 
 def test_adding_a_seed_plans_only_that_seed(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["seeds"].append(7))
     assert jobs == {"generate_data": 1, "train": 6, "evaluate": 6, "spectra": 6, "tails": 6,
-                    "collect": 1, "figure": N_FIGS, "all": 1}
+                    "collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
 
 
 def test_changing_reg_lambda_reruns_evaluation_not_training(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("reg_lambda", 0.1))
-    assert jobs == {"evaluate": 12, "collect": 1, "figure": N_FIGS, "all": 1}
+    assert jobs == {"evaluate": 12, "collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
 
 
 # -------------------------------------------------------------------- determinism
