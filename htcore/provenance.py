@@ -22,7 +22,7 @@ STAGE_MODULES = {
     "feature_spectra": ("evaluate",),
     "collect": ("collect",),
     "figure": ("figures",),
-    "claims": ("claims", "shape", "tails"),
+    "claims": ("claims",),
 }
 
 

@@ -139,3 +139,19 @@ def test_judge_all_marks_missing_experiments_and_readout_dependence():
     assert C.tables_needed(["lr_sweep"]) == ["lr_sweep/table"]
     html = C.to_html(out)
     assert html.count("<tr>") == len(out) + 1 and "does not hold" in html
+
+
+def test_features_show_spike_both_ways():
+    table = evolution(["random-like", "bulk+spike", "bulk+spike"])
+    rows = []
+    for seed, step in itertools.product(SEEDS, range(3)):
+        top = [3.6, 3.5] if step == 0 else [300.0, 3.5]  # a detached top eigenvalue after step 0
+        for i, v in enumerate([1.0, 2.0, *top]):
+            rows.append({"eval_id": f"r/{seed}", "step": step, "index": i, "eigenvalue": v})
+    shown = pd.DataFrame(rows)
+    t = {"esd_evolution/table": table, "esd_evolution/feature_esd": shown}
+    out = C.judge_features_show_spike(t)
+    assert verdicts(out) == [C.HOLDS] and out[0]["value"] == 1.0
+    flat = shown.assign(eigenvalue=shown["eigenvalue"].where(shown["eigenvalue"] < 100, 3.7))
+    t["esd_evolution/feature_esd"] = flat
+    assert verdicts(C.judge_features_show_spike(t)) == [C.FAILS]
