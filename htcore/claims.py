@@ -248,12 +248,22 @@ def judge_tail_grows_from_spike(t):
     return out
 
 
-def judge_sweet_spot(t):
-    df = last(t["lr_sweep/table"])
-    df = df[~df["diverged"].astype(bool)]
-    out = []
-    for case, sub in _cases(df, ["optimizer", "readout_scaling"]):
+def test_loss_by_lr(table: pd.DataFrame):
+    """Per (optimizer, read-out scaling): the last step's rows and the mean / seed sd of
+    the test loss per lr, diverged snapshots dropped; plus the test loss at step 0."""
+    rows = table[~table["diverged"].astype(bool)]
+    end = last(rows)
+    for case, sub in _cases(end, ["optimizer", "readout_scaling"]):
+        opt, scaling = case.split(", ")
         st = sub.groupby("lr")["test_loss"].agg(["mean", "std"]).fillna({"std": 0.0})
+        sc = scaling.split("=", 1)[1]
+        init = float(rows.loc[(rows["step"] == 0) & (rows["readout_scaling"] == sc), "test_loss"].mean())
+        yield opt, sc, sub, st, init
+
+
+def judge_sweet_spot(t):
+    out = []
+    for opt, scaling, sub, st, _ in test_loss_by_lr(t["lr_sweep/table"]):
         lrs = st.index.to_numpy(dtype=float)
         best = float(st["mean"].idxmin())
         b, sdb = st.loc[best, "mean"], st.loc[best, "std"]
@@ -262,35 +272,28 @@ def judge_sweet_spot(t):
         sep_hi = hi["mean"] - b > math.hypot(hi["std"], sdb)
         interior = lrs[0] < best < lrs[-1]
         verdict = HOLDS if interior and sep_lo and sep_hi else (FAILS if not interior else INCONCLUSIVE)
-        opt, scaling = case.split(", ")
         out.append(_row(opt, "lowest mean test loss over lr at the last step (spread: its seed sd)", b, sdb,
                         "best lr strictly inside the grid and beating both ends by more than their combined "
                         "seed sd holds; best at an end does not", verdict,
                         f"best lr {best:g}; test loss at lr {lrs[0]:g}: {_fmt(lo['mean'])}, at lr {lrs[-1]:g}: "
                         f"{_fmt(hi['mean'])}; baselines: zero {_fmt(sub['baseline_zero'].iloc[0])}, best odd "
-                        f"(reachable) {_fmt(sub['baseline_best_odd'].iloc[0])}",
-                        readout_scaling=scaling.split("=", 1)[1]))
+                        f"(reachable) {_fmt(sub['baseline_best_odd'].iloc[0])}", readout_scaling=scaling))
     return out
 
 
 def judge_beats_zero_predictor(t):
-    df = last(t["lr_sweep/table"])
-    df = df[~df["diverged"].astype(bool)]
     out = []
-    for case, sub in _cases(df, ["optimizer", "readout_scaling"]):
-        st = sub.groupby("lr")["test_loss"].agg(["mean", "std"]).fillna({"std": 0.0})
+    for opt, scaling, sub, st, init in test_loss_by_lr(t["lr_sweep/table"]):
         best = st["mean"].idxmin()
         zero = float(sub["baseline_zero"].iloc[0])
         m, sd = float(st.loc[best, "mean"]), float(st.loc[best, "std"])
-        init = float(t["lr_sweep/table"].query("step == 0")["test_loss"].mean())
-        opt, scaling = case.split(", ")
         out.append(_row(opt, "zero predictor's test MSE minus the lowest mean test loss over lr (spread: "
                         "seed sd)", zero - m, sd, "difference - sd > 0 holds, difference + sd < 0 does not",
                         above(zero - m, sd, 0.0),
                         f"best lr {best:g}: {_fmt(m)}; zero predictor {_fmt(zero)}; best constant "
                         f"{_fmt(sub['baseline_const'].iloc[0])}; best odd (reachable) "
                         f"{_fmt(sub['baseline_best_odd'].iloc[0])}; at initialisation {_fmt(init)}",
-                        readout_scaling=scaling.split("=", 1)[1]))
+                        readout_scaling=scaling))
     return out
 
 
