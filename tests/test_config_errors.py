@@ -151,14 +151,18 @@ def test_there_are_enough_cases():
     assert len(MALFORMED) >= 40
 
 
-@pytest.mark.parametrize("case", list(MALFORMED))
-def test_malformed_config_gives_one_line_naming_the_key(tmp_path, schema, case):
-    edit, key = MALFORMED[case]
-    path = tmp_path / "config.yaml"
+def error_of(path: Path, edit, schema) -> str:
+    """The ConfigError message of tiny.yaml with ``edit``, written to ``path`` and read."""
     path.write_text(config_text(edit))
     with pytest.raises(ConfigError) as info:
         read(path, schema)
-    msg = str(info.value)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_config_gives_one_line_naming_the_key(tmp_path, schema, case):
+    edit, key = MALFORMED[case]
+    msg = error_of(tmp_path / "config.yaml", edit, schema)
     assert "\n" not in msg
     assert msg.startswith(f"{key}:") or msg.startswith(f"{key} "), msg
     assert "a integer" not in msg and "Traceback" not in msg
@@ -168,10 +172,7 @@ def test_malformed_config_gives_one_line_naming_the_key(tmp_path, schema, case):
 def test_yaml_syntax_error_says_file_line_and_column(tmp_path, schema, case):
     edit, where = SYNTAX[case]
     path = tmp_path / "config.yaml"
-    path.write_text(config_text(edit))
-    with pytest.raises(ConfigError) as info:
-        read(path, schema)
-    msg = str(info.value)
+    msg = error_of(path, edit, schema)
     assert "\n" not in msg
     assert msg.startswith(f"{path}{where}") and msg.split(":")[2].isdigit(), msg
 
