@@ -1,20 +1,17 @@
-"""Command-line entry of the workflow's jobs: ``python -m htcore <stage> ...``.
+"""Command line of the workflow's jobs: ``python -m htcore <stage> --spec JSON --<path> ...``.
 
-Each Snakemake rule runs one line ``htjob <stage> --spec '<json>' <paths>``;
-``htjob`` (htcore/jobclient.py) hands the job to the fork server of local runs
-(htcore/jobserver.py) or runs ``python -m htcore <stage> ...`` as a plain process.
-Either way this module's :func:`main` runs the stage. A shell call rather than
-``script:`` keeps a plain job's start-up to the interpreter plus NumPy/pyarrow
-(~0.15 s): Snakemake's script preamble adds ~0.1 s, and torch (~1.5 s) is imported
-only by a training job that runs on CUDA.
+Every sub-command is one :class:`htcore.stages.Stage`: its ``--<name>`` options are
+the stage's declared inputs and outputs, and the job calls the stage's function with
+the spec and those paths. Nothing here is specific to a stage.
 
 Every job ends its log with one line
 ``htcore-timing stage=<stage> import_s=<s> work_s=<s> max_rss_mb=<MB>``: ``import_s``
-is the time to import the stage's libraries (0 in a forked worker), ``work_s`` the
-stage's own work, ``max_rss_mb`` the process's peak resident memory (a forked
-worker's includes the pages it shares with the server).
-The benchmark script (benchmarks/bench_workflow.py) subtracts ``work_s`` from the
-job's wall time to get the share spent on process start-up.
+is the time to import the stage's declared libraries, ``work_s`` the stage's own
+work, ``max_rss_mb`` the process's peak resident memory. The benchmark scripts
+(benchmarks/) read it.
+
+``python -m htcore check [results]`` opens every artifact under results/ and lists
+the damaged ones (htcore.check).
 """
 
 from __future__ import annotations
@@ -25,75 +22,39 @@ import os
 import sys
 import time
 
-#: modules each stage needs; imported (and timed) before the work starts
-STAGE_IMPORTS = {
-    "data": ["numpy", "pyarrow.parquet"],
-    "train": ["numpy", "pyarrow.parquet"],
-    "evaluate": ["numpy", "pyarrow.parquet", "scipy.linalg"],
-    "spectra": ["numpy", "pyarrow.parquet"],
-    "tails": ["numpy", "pyarrow.parquet"],
-    "updates": ["numpy", "pyarrow.parquet"],
-    "feature_spectra": ["numpy", "pyarrow.parquet"],
-    "collect": ["pandas", "pyarrow.parquet"],
-    "concat": ["pandas", "pyarrow.parquet"],
-    "figure": ["pandas", "matplotlib.pyplot"],
-    "claims": ["pandas", "scipy.stats"],
-}
+from htcore.stages import STAGES
 
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="htcore", description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads for this job")
     sub = ap.add_subparsers(dest="stage", required=True)
-
-    def stage(name, *paths, spec=True):
-        sp = sub.add_parser(name)
-        if spec:
-            sp.add_argument("--spec", required=True, help="JSON spec of the run (htcore.config.Run.spec)")
-        for p in paths:
-            sp.add_argument(f"--{p}", required=True)
-        return sp
-
-    stage("data", "out")
-    stage("train", "data", "weights", "trace").add_argument("--device", default="auto")
-    stage("evaluate", "data", "weights", "out")
-    stage("spectra", "weights", "esd", "summary")
-    stage("tails", "esd", "trace", "out")
-    stage("updates", "weights", "sv", "overlaps")
-    stage("feature_spectra", "data", "weights", "out")
-    stage("concat", "out", spec=False).add_argument("--inputs", nargs="+", required=True)
-    c = stage("collect", "table", "esd-table", spec=False)
-    for name in ("eval", "summary", "tails", "trace", "esd"):
-        c.add_argument(f"--{name}", nargs="+", required=True)
-    f = stage("figure", "png", "pdf", spec=False)
-    f.add_argument("--tables", nargs="+", required=True, help="name=path of each table the figure reads")
-    f.add_argument("--name", required=True)
-    f.add_argument("--plot", required=True, help="JSON plot setting of the experiment")
-    cl = stage("claims", "out", "html", spec=False)
-    cl.add_argument("--tables", nargs="*", default=[], help="<experiment>/<table>=path of each table read")
+    for st in STAGES.values():
+        sp = sub.add_parser(st.name, help=(st.run.__doc__ or "").split("\n")[0])
+        sp.add_argument("--spec", default="{}", help="JSON spec of the job (htcore.config.Run.spec)")
+        for name in st.inputs + st.outputs:
+            sp.add_argument(f"--{name.replace('_', '-')}", dest=name, required=True,
+                            nargs="+" if name in st.lists else None)
     chk = sub.add_parser("check", help="open every artifact under results/ and list the damaged ones")
     chk.add_argument("results", nargs="?", default="results")
     return ap
 
 
 class _NoPandas:
-    """Import hook that makes ``import pandas`` fail fast in the per-run jobs.
+    """Import hook that makes ``import pandas`` fail fast in jobs that do not use it.
 
-    pyarrow imports pandas (~0.2 s, more than NumPy and pyarrow together) on its
+    pyarrow imports pandas (~0.3 s, more than NumPy and pyarrow together) on its
     first array conversion, only to check whether the input is a pandas object. The
-    per-run stages never hand it one, so they declare pandas unavailable; pyarrow
-    then skips its pandas integration. Measured here: a Parquet write went from
-    0.35 s to 0.13 s of process time."""
+    per-run stages never hand it one, so they declare pandas unavailable (a stage
+    whose ``imports`` do not list pandas); pyarrow then skips its pandas
+    integration. Measured here: ``pa.array(np.zeros(3))`` costs 0.34 s with pandas
+    importable, 0.003 s without."""
 
     @staticmethod
     def find_spec(name, path=None, target=None):
         if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError("pandas is kept out of per-run jobs (htcore.cli)", name=name)
+            raise ModuleNotFoundError("pandas is kept out of this job (htcore.cli)", name=name)
         return None
-
-
-#: stages that run once per run (hundreds of jobs): no pandas
-PER_RUN_STAGES = ("data", "train", "evaluate", "spectra", "tails", "updates", "feature_spectra")
 
 
 def _set_threads(n: int) -> None:
@@ -108,18 +69,20 @@ def main(argv: list[str] | None = None) -> int:
 
         return check(args.results)
     _set_threads(args.threads)
-    if args.stage in PER_RUN_STAGES:
+    stage = STAGES[args.stage]
+    if "pandas" not in stage.imports and "pandas" not in sys.modules:
         sys.meta_path.insert(0, _NoPandas)
     t0 = time.perf_counter()
     import importlib
 
-    for mod in STAGE_IMPORTS[args.stage]:
+    for mod in stage.imports:
         importlib.import_module(mod)
     t1 = time.perf_counter()
     from htcore.io import ArtifactError, describe_os_error
 
+    paths = {name: getattr(args, name) for name in stage.inputs + stage.outputs}
     try:
-        _run(args)
+        stage.run(json.loads(args.spec), **paths)
     except ArtifactError as e:  # one line that names the file and the remedy
         raise SystemExit(f"htcore {args.stage}: {e}") from e
     except OSError as e:  # disk full, read-only, ...: the cause, in one line
@@ -133,52 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> None:
-    from htcore import stages
-
-    spec = json.loads(args.spec) if getattr(args, "spec", None) else None
-    if args.stage == "data":
-        stages.generate_data(spec, args.out)
-    elif args.stage == "train":
-        info = stages.train(spec, args.data, args.weights, args.trace, args.device)
-        print(f"train {spec['train_id']}: {info}", file=sys.stderr)
-    elif args.stage == "evaluate":
-        stages.evaluate(spec, args.data, args.weights, args.out)
-    elif args.stage == "spectra":
-        stages.spectra(spec, args.weights, args.esd, args.summary)
-    elif args.stage == "tails":
-        stages.tails(spec, args.esd, args.trace, args.out)
-    elif args.stage == "collect":
-        from htcore.collect import collect, collect_esd
-        from htcore.io import write_frame
-
-        write_frame(args.table, collect(args.eval, args.summary, args.tails, args.trace))
-        write_frame(args.esd_table, collect_esd(args.esd))
-    elif args.stage == "updates":
-        stages.updates(spec, args.weights, args.sv, args.overlaps)
-    elif args.stage == "feature_spectra":
-        stages.feature_spectra(spec, args.data, args.weights, args.out)
-    elif args.stage == "concat":
-        from htcore.collect import concat
-        from htcore.io import write_frame
-
-        write_frame(args.out, concat(args.inputs))
-    elif args.stage == "claims":
-        from htcore.claims import judge_all, to_html
-        from htcore.io import read_frame, write_frame
-
-        tables = {name: read_frame(path) for name, path in (t.split("=", 1) for t in args.tables)}
-        verdicts = judge_all(tables)
-        write_frame(args.out, verdicts)
-        with open(args.html, "w") as f:
-            f.write(to_html(verdicts))
-    elif args.stage == "figure":
-        from htcore.figures import draw
-        from htcore.io import read_frame
-
-        tables = dict(t.split("=", 1) for t in args.tables)
-        draw(args.name, {k: read_frame(v) for k, v in tables.items()}, json.loads(args.plot),
-             args.png, args.pdf)
+def command(stage: str) -> str:
+    """The shell command of a Snakemake rule running ``stage``: the spec from
+    ``params.spec``, each declared input and output from the rule's ``input``/``output``
+    of the same name (``params`` for the stage's ``from_params``), stdout and stderr
+    to the rule's log."""
+    st = STAGES[stage]
+    parts = [f"python -m htcore --threads {{threads}} {stage} --spec {{params.spec:q}}"]
+    parts += [f"--{n.replace('_', '-')} {{{'params' if n in st.from_params else 'input'}.{n}}}" for n in st.inputs]
+    parts += [f"--{n.replace('_', '-')} {{output.{n}}}" for n in st.outputs]
+    return " ".join(parts) + " > {log} 2>&1"
 
 
 if __name__ == "__main__":

@@ -32,22 +32,19 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any, Iterable, Mapping
 
-#: Every study parameter in canonical order (the order of path segments and columns).
-DATA_PARAMS = ("d", "h", "n", "n_test", "label_noise_std")
-TRAIN_ONLY_PARAMS = (
-    "fix_last_layer", "optimizer", "lr", "momentum", "weight_decay", "adam_beta1",
-    "adam_beta2", "adam_eps", "batch_size", "steps", "probe_steps", "lr_schedule",
-    "step_size", "gamma", "weight_norm",
-)
-EVAL_ONLY_PARAMS = ("reg_lambda", "readout_scaling")
-TRAIN_PARAMS = DATA_PARAMS + TRAIN_ONLY_PARAMS
-ALL_PARAMS = TRAIN_PARAMS + EVAL_ONLY_PARAMS
+from htcore import params as P
+from htcore.io import to_json  # noqa: F401  (re-exported: the Snakefile uses hc.to_json)
+from htcore.params import RunParams
 
-STAGE_PARAMS = {"data": DATA_PARAMS, "train": TRAIN_PARAMS, "eval": ALL_PARAMS}
+#: Parameter names per stage (declared in htcore.params).
+DATA_PARAMS = tuple(p.name for p in P.PARAMS if p.stage == "data")
+TRAIN_PARAMS = P.upto("train")
+ALL_PARAMS = P.NAMES
+STAGE_PARAMS = {"data": P.upto("data"), "train": P.upto("train"), "eval": P.upto("eval")}
 
 #: Integer learning rates above this are taken for typos (write 1.0e+20 if meant).
 MAX_INTEGER_LR = 10**6
@@ -55,8 +52,14 @@ MAX_INTEGER_LR = 10**6
 #: Regular expression of a run id (what the ``{run}`` wildcard may match).
 RUN_ID_REGEX = r"(?:[a-z_0-9]+~[A-Za-z0-9.+\-]+/)*seed~[0-9]+"
 
+#: First segment of the ids of a seed's initial run (0 steps: the shared step 0).
+INIT = "init~0"
+
 DEFAULT_TAILS = {"min_tail": 10, "bootstrap": False, "n_boot": 100}
 DEFAULT_UPDATES = {"top_k": 50}
+
+#: Experiment tables beyond table and esd, per plot kind (rule collect_updates).
+UPDATE_TABLES = ("update_sv", "overlaps", "feature_esd")
 
 
 class ConfigError(ValueError):
@@ -64,44 +67,11 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class RunParams:
-    """Every parameter of one run, resolved (batch_size and probe_steps concrete)."""
-
-    d: int
-    h: int
-    n: int
-    n_test: int
-    label_noise_std: float
-    fix_last_layer: bool
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    adam_beta1: float
-    adam_beta2: float
-    adam_eps: float
-    batch_size: int
-    steps: int
-    probe_steps: tuple[int, ...]
-    lr_schedule: str
-    step_size: int
-    gamma: float
-    weight_norm: bool
-    reg_lambda: float
-    readout_scaling: str
-
-    def subset(self, names: Iterable[str]) -> dict[str, Any]:
-        """The named parameters as a JSON-ready dict (tuples become lists)."""
-        out = {}
-        for k in names:
-            v = getattr(self, k)
-            out[k] = list(v) if isinstance(v, tuple) else v
-        return out
-
-
-@dataclass(frozen=True)
 class Run:
-    """One (experiment, grid point, seed): its parameters and its per-stage ids."""
+    """One (experiment, grid point, seed): its parameters and its per-stage ids.
+
+    ``init_train_id``/``init_eval_id`` name the seed's initial run whose step 0 this
+    run shares (None: the run computes its own snapshots, or it is an initial run)."""
 
     experiment: str
     seed: int
@@ -109,22 +79,35 @@ class Run:
     data_id: str
     train_id: str
     eval_id: str
+    init_train_id: str | None = None
+    init_eval_id: str | None = None
+    is_init: bool = False
 
     def spec(self, stage: str) -> dict[str, Any]:
-        """What a job of ``stage`` needs: ids, seed and the stage's parameters."""
+        """What a job of ``stage`` (data, train or eval) needs: ids, seed and the
+        parameters of that stage and the stages before it that the run uses."""
+        values = asdict(self.params)
         return {
             "experiment": self.experiment,
             "seed": self.seed,
             "data_id": self.data_id,
-            "train_id": self.train_id,
+            "train_id": self.train_id if stage != "data" else None,
             "eval_id": self.eval_id if stage == "eval" else None,
-            "params": self.params.subset(STAGE_PARAMS[stage]),
+            "params": P.used(STAGE_PARAMS[stage], values),
         }
+
+    @property
+    def skip_steps(self) -> list[int]:
+        """Snapshots this run's spectrum and evaluation leave to its initial run."""
+        return [0] if self.init_train_id is not None else []
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A named experiment: its runs, its grid axes and how it is plotted."""
+    """A named experiment: its runs, its grid axes and how it is plotted.
+
+    ``runs`` are the configured runs; ``inits`` the initial runs (one per seed and
+    step-0 setting) that compute the step-0 snapshot they share."""
 
     name: str
     description: str
@@ -132,21 +115,35 @@ class Experiment:
     seeds: tuple[int, ...]
     runs: tuple[Run, ...]
     plot: Mapping[str, Any] = field(default_factory=dict)
+    inits: tuple[Run, ...] = ()
+    #: what it was expanded from: {"name", "experiment", "defaults"} (expand_experiment)
+    source: Mapping[str, Any] = field(default_factory=dict)
 
     @cached_property
     def _index(self) -> dict[tuple[str, str], Run]:
         index: dict[tuple[str, str], Run] = {}
-        for r in self.runs:
+        for r in self.runs + self.inits:
             for stage in STAGE_PARAMS:
                 index.setdefault((stage, getattr(r, f"{stage}_id")), r)
         return index
 
-    def unique(self, stage: str) -> list[Run]:
+    def unique(self, stage: str, with_inits: bool = False) -> list[Run]:
         """One representative run per distinct id of ``stage`` (data/train/eval)."""
         seen: dict[str, Run] = {}
-        for r in self.runs:
+        for r in self.runs + (self.inits if with_inits else ()):
             seen.setdefault(getattr(r, f"{stage}_id"), r)
         return list(seen.values())
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The experiment-level tables it produces."""
+        return ("table", "esd") + (UPDATE_TABLES if self.plot.get("kind") == "evolution" else ())
+
+    def run_table(self) -> list[dict[str, Any]]:
+        """What collect needs per evaluation: ids, its initial run and every parameter."""
+        return [{"eval_id": r.eval_id, "train_id": r.train_id, "seed": r.seed,
+                 "init_eval_id": r.init_eval_id, "init_train_id": r.init_train_id,
+                 "params": r.params.subset(ALL_PARAMS)} for r in self.unique("eval")]
 
 
 @dataclass(frozen=True)
@@ -330,6 +327,12 @@ def _validator(schema: Mapping[str, Any]):
     return jsonschema.validators.extend(base, type_checker=checker)(schema)
 
 
+def full_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The config schema (workflow/schemas/config.schema.yaml) with the parameter
+    definitions generated from htcore.params added to its ``$defs``."""
+    return {**schema, "$defs": {**schema.get("$defs", {}), **P.schema_defs()}}
+
+
 def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Validate ``config`` against ``schema``; raise ConfigError naming the key."""
     import jsonschema
@@ -368,8 +371,8 @@ def load_study(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Study:
     The schema covers everything; the per-run checks are errors only for the
     experiments that run (``run:``, default all) and those they ``compare_with``.
     Another experiment that fails them is left out (listed in ``Study.unusable``)."""
-    validate(config, schema)
-    defaults = dict(config["defaults"])
+    validate(config, full_schema(schema))
+    defaults = {**P.DEFAULTS, **config.get("defaults", {})}
     _check_lr(defaults["lr"], "defaults.lr")
     names = list(config["experiments"])
     selected = tuple(config.get("run") or names)
@@ -434,10 +437,11 @@ def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> E
                     experiment=name,
                     seed=int(seed),
                     params=rp,
-                    data_id=run_id(p, [a for a in axes if a in DATA_PARAMS], seed),
-                    train_id=run_id(p, [a for a in axes if a in TRAIN_PARAMS], seed),
+                    data_id=run_id(p, [a for a in axes if a in STAGE_PARAMS["data"]], seed),
+                    train_id=run_id(p, [a for a in axes if a in STAGE_PARAMS["train"]], seed),
                     eval_id=run_id(p, axes, seed),
                 ))
+    runs, inits = _with_inits(name, runs, axes)
     ids = [r.eval_id for r in runs]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{where}: two runs share the id {next(i for i in ids if ids.count(i) > 1)!r}")
@@ -458,7 +462,39 @@ def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> E
         if h not in axes:
             raise ConfigError(f"{where}.plot.hue: {h!r} is not varied by this experiment "
                               f"(its grid/cases vary: {', '.join(axes) or 'nothing'})")
-    return Experiment(name, exp.get("description", ""), axes, tuple(exp["seeds"]), tuple(runs), plot)
+    return Experiment(name, exp.get("description", ""), axes, tuple(exp["seeds"]), tuple(runs), plot,
+                      tuple(inits), {"name": name, "experiment": exp, "defaults": dict(defaults)})
+
+
+def expand_experiment(source: Mapping[str, Any]) -> Experiment:
+    """The experiment again from its validated source (``Experiment.source``)."""
+    return _expand(source["name"], source["experiment"], source["defaults"])
+
+
+def _with_inits(name: str, runs: list[Run], axes: tuple[str, ...]) -> tuple[list[Run], list[Run]]:
+    """Give each run that snapshots step 0 among other steps the seed's initial run:
+    a run of 0 steps with the same data, weight normalisation and evaluation
+    settings (every other training parameter at its default, since none of them
+    acts before the first update). Its ids start with ``init~0/``."""
+    init_axes = [a for a in axes if a in STAGE_PARAMS["data"] or a == "weight_norm"]
+    eval_axes = [a for a in axes if P.BY_NAME[a].stage == "eval"]
+    train_defaults = {k: P.DEFAULTS[k] for k in STAGE_PARAMS["train"]
+                      if P.BY_NAME[k].stage == "train" and k != "weight_norm"}
+    inits: dict[str, Run] = {}
+    out = []
+    for r in runs:
+        if 0 not in r.params.probe_steps or len(r.params.probe_steps) < 2:
+            out.append(r)
+            continue
+        values = asdict(r.params)
+        values.update(train_defaults, steps=0, probe_steps=(0,), batch_size=r.params.n, lr=float(P.DEFAULTS["lr"]))
+        ip = RunParams(**values)
+        init = Run(experiment=name, seed=r.seed, params=ip, data_id=r.data_id,
+                   train_id=f"{INIT}/" + run_id(values, init_axes, r.seed),
+                   eval_id=f"{INIT}/" + run_id(values, init_axes + eval_axes, r.seed), is_init=True)
+        inits.setdefault(init.eval_id, init)
+        out.append(replace(r, init_train_id=init.train_id, init_eval_id=init.eval_id))
+    return out, list(inits.values())
 
 
 # --------------------------------------------------------------------- config files
@@ -521,35 +557,3 @@ def _check_duplicate_keys(node: Any, where: list, path: str) -> None:
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _check_duplicate_keys(item, where + [i], path)
-
-
-def to_json(obj: Any) -> str:
-    """Compact, key-sorted JSON (stable, so Snakemake sees unchanged params as equal)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, tuple):
-        return list(o)
-    if hasattr(o, "__dataclass_fields__"):
-        return asdict(o)
-    if isinstance(o, float) and not math.isfinite(o):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def mem_mb(stage: str, p: RunParams) -> int:
-    """Memory (MB) a per-run job of ``stage`` needs: its largest arrays, x1.5, plus
-    ~300 MB for the interpreter and libraries. Used as the jobs' ``mem_mb`` resource."""
-    n, d, h, k = p.n, p.d, p.h, len(p.probe_steps)
-    data = 4 * (2 * n * d + p.n_test * d + h * d)
-    snaps = 4 * k * h * d
-    need = {
-        "data": data + 8 * n * d,
-        "train": data + snaps + 4 * (4 * n * h + 6 * h * d),
-        "evaluate": data + snaps + 8 * (3 * n * h + 3 * h * h + 2 * d * d),
-        "spectra": snaps + 8 * (h * d + 3 * min(h, d) ** 2) + 8 * k * min(h, d) * 3,
-        "tails": 8 * k * min(h, d) * 8,
-        "updates": snaps + 8 * 8 * h * d,
-    }[stage]
-    return int(300 + 1.5 * need / 2**20)

@@ -13,9 +13,12 @@ the mappings they return name the file when an expected array or column is missi
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -165,3 +168,18 @@ def write_frame(path: str | os.PathLike, frame) -> None:
     """Write a pandas DataFrame as Parquet (no index), atomically."""
     with _atomic(path) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+def to_json(obj: Any) -> str:
+    """Compact, key-sorted JSON (stable, so Snakemake sees unchanged params as equal)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, tuple):
+        return list(o)
+    if hasattr(o, "__dataclass_fields__"):
+        return asdict(o)
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,44 +1,64 @@
-"""One function per workflow stage: read inputs, call the pure code, write outputs.
+"""The workflow's stages, declared once, and the function each job runs.
 
-These are the I/O edges the Snakemake rules call (through :mod:`htcore.cli`). A
-``spec`` is what :meth:`htcore.config.Run.spec` produced: run ids, seed and the
-stage's parameters.
+A :class:`Stage` says everything the workflow needs about one kind of job: its
+name (the Snakemake rule, the ``python -m htcore <name>`` sub-command and the log
+directory), the function that does the work, the files it reads and writes, the
+libraries it imports (timed apart from the work), and its memory model. The command
+line (:mod:`htcore.cli`), the code fingerprint that makes Snakemake re-run a stage
+when its code changes (:mod:`htcore.provenance`) and the jobs' ``mem_mb`` all
+follow from :data:`STAGES`.
 
-Tables written here (long format, one row per snapshot unless said otherwise):
+Each function reads its inputs, calls the science code and writes its outputs. A
+``spec`` is the JSON the workflow passes (:class:`htcore.config.Run` for per-run
+stages): ids, seed and the parameters the run uses.
 
-``trace.parquet`` (train, one row per step t = 0..steps)
-    experiment, train_id, seed, step, student_loss (training MSE of the network at
-    W_t), lr (of update t), diverged, first_bad_step, device
-``eval.parquet``
-    experiment, eval_id, train_id, seed, step, every run parameter, diverged,
-    first_bad_step, train_loss, test_loss, kta, sim (see htcore.evaluate),
-    baseline_zero, baseline_const, baseline_best_odd (htcore.baselines)
-``esd.parquet`` (one row per eigenvalue)
-    experiment, train_id, seed, step, index, eigenvalue
-``summary.parquet``
-    experiment, train_id, seed, step, lambda_max, frob_norm2, stable_rank
-``tails.parquet``
-    experiment, train_id, seed, step, and the columns of htcore.shape.tail_summary
+Jobs and what they share:
+
+``data`` (one per data parameters and seed)
+    teacher, training and probe sets, initial weights (.npz). The test set is drawn
+    by ``evaluate`` (its own random stream), so ``n_test`` never retrains.
+``train`` (one per run)
+    ``weights.npz`` (W at the probe steps) and ``trace.parquet`` (one row per step:
+    student_loss, lr, diverged, first_bad_step, device).
+``spectrum`` (one per run)
+    the ESD of W per snapshot (``esd.parquet``, one row per eigenvalue), one row per
+    snapshot of spectral summaries, tail fits and shape label (``spectrum.parquet``:
+    htcore.spectra.summarize + htcore.shape.tail_summary), and for evolution
+    experiments the update analysis (``update_sv.parquet``, ``overlaps.parquet``:
+    htcore.updates; empty tables otherwise).
+``evaluate`` (one per run and evaluation setting)
+    read-out losses, KTA, sim and loss baselines per snapshot (``eval.parquet``), and
+    for evolution experiments the feature ESD (``feature_esd.parquet``).
+``collect`` / ``collect_updates`` (one per experiment)
+    the experiment's tables (htcore.collect). Their spec is the experiment's
+    configuration (``Experiment.source``), which they expand again into its runs: a
+    list of thousands of runs would not fit on a command line.
+``figure`` / ``claims``
+    one figure of an experiment; the claim verdicts of the study.
+
+Shared work: the step-0 snapshot is the same for every run of a seed (same W0), so
+each seed has one *initial run* (``init~0/...``, a run of 0 steps) whose spectrum
+and evaluation give step 0; the other runs skip step 0 (``skip_steps``) and
+:mod:`htcore.collect` fills their step-0 rows from it.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from htcore import data as data_mod
-from htcore import evaluate as evaluate_mod
-from htcore import spectra as spectra_mod
-from htcore import train as train_mod
-from htcore.baselines import loss_baselines
-from htcore.config import to_json
-from htcore.io import load_npz, read_table, save_npz, write_table
+from htcore.io import load_npz, read_table, save_npz, to_json, write_table
+from htcore.params import RunParams
+
+MB = 2**20
 
 
-def _keys(spec: Mapping[str, Any], n: int, with_eval: bool = False) -> dict[str, list]:
-    keys = {"experiment": [spec["experiment"]] * n}
+# ------------------------------------------------------------------ helpers
+
+def _keys(spec: Mapping[str, Any], n: int, with_eval: bool = False) -> dict[str, Any]:
+    keys: dict[str, Any] = {"experiment": [spec["experiment"]] * n}
     if with_eval:
         keys["eval_id"] = [spec["eval_id"]] * n
     keys["train_id"] = [spec["train_id"]] * n
@@ -46,23 +66,50 @@ def _keys(spec: Mapping[str, Any], n: int, with_eval: bool = False) -> dict[str,
     return keys
 
 
-def generate_data(spec: Mapping[str, Any], out: str) -> None:
-    """Draw the seed's teacher, data sets and initial weights into ``out`` (.npz)."""
+def _snapshots(spec: Mapping[str, Any], weights_path: str) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The weights file, and the probe steps and W to analyse (``skip_steps`` left
+    out: step 0 comes from the seed's initial run)."""
+    w = load_npz(weights_path)
+    steps = w["probe_steps"]
+    keep = ~np.isin(steps, spec.get("skip_steps", []))
+    return w, steps[keep], w["W"][keep]
+
+
+def _write_esd(path: str, spec: Mapping[str, Any], steps: np.ndarray, esds: list[np.ndarray],
+               k: int, with_eval: bool = False) -> None:
+    """One row per eigenvalue: run keys, step, index, eigenvalue (k per snapshot)."""
+    write_table(path, {
+        **_keys(spec, k * len(steps), with_eval=with_eval),
+        "step": np.repeat(steps.astype(np.int64), k),
+        "index": np.tile(np.arange(k, dtype=np.int64), len(steps)),
+        "eigenvalue": np.concatenate(esds) if esds else np.array([], dtype=np.float64),
+    }, meta={"spec": to_json(spec)})
+
+
+# ------------------------------------------------------------------- stages
+
+def data(spec: Mapping[str, Any], out: str) -> None:
+    """Draw the seed's teacher, training and probe sets and initial weights (.npz)."""
+    from htcore import data as data_mod
+
     p = spec["params"]
-    arrays = data_mod.generate(spec["seed"], p["d"], p["h"], p["n"], p["n_test"], p["label_noise_std"])
-    save_npz(out, arrays)
+    save_npz(out, data_mod.generate(spec["seed"], p["d"], p["h"], p["n"], p["label_noise_std"]))
 
 
-def train(spec: Mapping[str, Any], data_path: str, weights_out: str, trace_out: str, device: str = "auto") -> dict:
+def train(spec: Mapping[str, Any], data: str, weights: str, trace: str) -> None:
     """Train one run; write snapshots (.npz) and the per-step trace (.parquet)."""
-    dev = train_mod.resolve_device(device)
-    res = train_mod.train(spec["params"], spec["seed"], load_npz(data_path), dev)
-    save_npz(weights_out, {
+    import sys
+
+    from htcore import train as train_mod
+
+    dev = train_mod.resolve_device(spec.get("device", "cpu"))
+    res = train_mod.train(spec["params"], spec["seed"], load_npz(data), dev)
+    save_npz(weights, {
         "probe_steps": res.probe_steps, "W": res.W, "a": res.a,
         "diverged": np.array(res.diverged), "first_bad_step": np.array(res.first_bad_step),
     })
     steps = len(res.loss)
-    write_table(trace_out, {
+    write_table(trace, {
         **_keys(spec, steps),
         "step": np.arange(steps, dtype=np.int64),
         "student_loss": res.loss,
@@ -71,79 +118,8 @@ def train(spec: Mapping[str, Any], data_path: str, weights_out: str, trace_out: 
         "first_bad_step": np.full(steps, res.first_bad_step, dtype=np.int64),
         "device": [res.device] * steps,
     }, meta={"spec": to_json(spec)})
-    return {"diverged": res.diverged, "first_bad_step": res.first_bad_step, "device": res.device}
-
-
-def evaluate(spec: Mapping[str, Any], data_path: str, weights_path: str, out: str) -> None:
-    """Read-out losses, KTA and sim(W, beta*) at every probe step of a run."""
-    p = spec["params"]
-    data = load_npz(data_path)
-    w = load_npz(weights_path)
-    steps = w["probe_steps"]
-    rows: dict[str, list] = {m: [] for m in evaluate_mod.METRICS}
-    for W in w["W"]:
-        m = evaluate_mod.evaluate_snapshot(W, data, p["reg_lambda"], p["readout_scaling"])
-        for k in rows:
-            rows[k].append(m[k])
-    n = len(steps)
-    first_bad = int(w["first_bad_step"])
-    param_cols = {k: [json.dumps(v) if isinstance(v, list) else v] * n for k, v in p.items()}
-    write_table(out, {
-        **_keys(spec, n, with_eval=True),
-        **param_cols,
-        "step": steps.astype(np.int64),
-        "diverged": (first_bad >= 0) & (steps >= first_bad),
-        "first_bad_step": np.full(n, first_bad, dtype=np.int64),
-        **{k: np.array(v, dtype=np.float64) for k, v in rows.items()},
-        **{k: np.full(n, v) for k, v in loss_baselines(p["label_noise_std"]).items()},
-    }, meta={"spec": to_json(spec)})
-
-
-def _write_esd(path: str, spec: Mapping[str, Any], steps: np.ndarray, esds: list[np.ndarray],
-               with_eval: bool = False) -> None:
-    """One row per eigenvalue: run keys, step, index, eigenvalue."""
-    k = len(esds[0])
-    write_table(path, {
-        **_keys(spec, k * len(steps), with_eval=with_eval),
-        "step": np.repeat(steps.astype(np.int64), k),
-        "index": np.tile(np.arange(k, dtype=np.int64), len(steps)),
-        "eigenvalue": np.concatenate(esds),
-    }, meta={"spec": to_json(spec)})
-
-
-def spectra(spec: Mapping[str, Any], weights_path: str, esd_out: str, summary_out: str) -> None:
-    """The whole ESD of W at every probe step, plus its summaries."""
-    w = load_npz(weights_path)
-    steps = w["probe_steps"]
-    esds = [spectra_mod.esd(W) for W in w["W"]]
-    _write_esd(esd_out, spec, steps, esds)
-    summ = [spectra_mod.summarize(e) for e in esds]
-    write_table(summary_out, {
-        **_keys(spec, len(steps)),
-        "step": steps.astype(np.int64),
-        **{c: np.array([s[c] for s in summ]) for c in spectra_mod.SUMMARY_COLUMNS},
-    }, meta={"spec": to_json(spec)})
-
-
-def tails(spec: Mapping[str, Any], esd_path: str, trace_path: str, out: str) -> None:
-    """Power-law fits, MP bulk fit and shape label of every snapshot's ESD (the
-    trace says which snapshots belong to a run that stopped training)."""
-    from htcore.shape import stuck_steps, tail_summary
-
-    p, t = spec["params"], spec["tails"]
-    esd = read_table(esd_path)
-    steps = np.unique(esd["step"])
-    stuck = stuck_steps(read_table(trace_path)["student_loss"], steps)
-    h, d = p["h"], p["d"]
-    rows = []
-    for s, st in zip(steps, stuck):
-        eigs = esd["eigenvalue"][esd["step"] == s]
-        rows.append(tail_summary(eigs, h, d, min_tail=t["min_tail"], bootstrap=t["bootstrap"],
-                                 n_boot=t["n_boot"], seed=spec["seed"], stuck=bool(st)))
-    # lambda_max is in the spectra summary already; the bootstrap seed gets its own name
-    cols = {("boot_seed" if k == "seed" else k): [r[k] for r in rows] for k in rows[0] if k != "lambda_max"}
-    write_table(out, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},
-                meta={"spec": to_json(spec)})
+    print(f"train {spec['train_id']}: diverged={res.diverged} first_bad_step={res.first_bad_step} "
+          f"device={res.device}", file=sys.stderr)
 
 
 def _long(parts: list[dict[str, np.ndarray]], dtypes: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -157,38 +133,198 @@ OVERLAP_COLUMNS = {"step": np.int64, "next_step": np.int64, "which": str, "i": n
                    "overlap": np.float64}
 
 
-def updates(spec: Mapping[str, Any], weights_path: str, sv_out: str, overlaps_out: str) -> None:
-    """Singular values of each update M_t and top-k overlaps with W_t and W_t'.
-
-    ``updates.parquet``: experiment, train_id, seed, step, next_step, index,
-    singular_value. ``overlaps.parquet``: experiment, train_id, seed, step,
-    next_step, which (U_Wt, V_Wt, U_Wnext, V_Wnext), i, j, overlap (see
-    htcore.updates)."""
+def spectrum(spec: Mapping[str, Any], weights: str, trace: str, esd: str, table: str,
+             update_sv: str, overlaps: str) -> None:
+    """Per snapshot: the whole ESD of W, its summaries, the tail fits and the shape
+    label (the trace says which snapshots belong to a run that stopped training);
+    with ``updates_top_k`` set, the singular values of each update M_t and the
+    top-k overlaps with W_t and W_t' (htcore.updates)."""
+    from htcore import spectra as spectra_mod
     from htcore import updates as upd
+    from htcore.shape import stuck_steps, tail_summary
 
-    w = load_npz(weights_path)
+    w, steps, Ws = _snapshots(spec, weights)
+    esds = [spectra_mod.esd(W) for W in Ws]
+    h, d = w["W"].shape[1:]
+    _write_esd(esd, spec, steps, esds, min(h, d))
+
+    t = spec["tails"]
+    stuck = stuck_steps(read_table(trace)["student_loss"], steps)
+    rows = []
+    for e, st in zip(esds, stuck):
+        fit = tail_summary(e, h, d, min_tail=t["min_tail"], bootstrap=t["bootstrap"], n_boot=t["n_boot"],
+                           seed=spec["seed"], stuck=bool(st))
+        rows.append({**spectra_mod.summarize(e),
+                     # lambda_max is in the summary already; the bootstrap seed gets its own name
+                     **{("boot_seed" if k == "seed" else k): v for k, v in fit.items() if k != "lambda_max"}})
+    cols = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+    write_table(table, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},
+                meta={"spec": to_json(spec)})
+
     sv_parts, ov_parts = [], []
-    for pair in upd.update_pairs(w["probe_steps"], w["W"], int(spec["updates"]["top_k"])):
-        m = len(pair["sv"])
-        sv_parts.append({"step": np.full(m, pair["step"]), "next_step": np.full(m, pair["next_step"]),
-                         "index": np.arange(m), "singular_value": pair["sv"]})
-        for which in upd.WHICH:
-            k = pair[which].shape[0]
-            i, j = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
-            ov_parts.append({"step": np.full(k * k, pair["step"]), "next_step": np.full(k * k, pair["next_step"]),
-                             "which": np.full(k * k, which), "i": i.ravel(), "j": j.ravel(),
-                             "overlap": pair[which].ravel()})
-    for parts, dtypes, out in ((sv_parts, SV_COLUMNS, sv_out), (ov_parts, OVERLAP_COLUMNS, overlaps_out)):
-        cols = _long(parts, dtypes)
-        write_table(out, {**_keys(spec, len(cols["step"])), **cols}, meta={"spec": to_json(spec)})
+    if spec.get("updates_top_k"):
+        for pair in upd.update_pairs(w["probe_steps"], w["W"], int(spec["updates_top_k"])):
+            m = len(pair["sv"])
+            sv_parts.append({"step": np.full(m, pair["step"]), "next_step": np.full(m, pair["next_step"]),
+                             "index": np.arange(m), "singular_value": pair["sv"]})
+            for which in upd.WHICH:
+                k = pair[which].shape[0]
+                i, j = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+                ov_parts.append({"step": np.full(k * k, pair["step"]),
+                                 "next_step": np.full(k * k, pair["next_step"]),
+                                 "which": np.full(k * k, which), "i": i.ravel(), "j": j.ravel(),
+                                 "overlap": pair[which].ravel()})
+    for parts, dtypes, out in ((sv_parts, SV_COLUMNS, update_sv), (ov_parts, OVERLAP_COLUMNS, overlaps)):
+        c = _long(parts, dtypes)
+        write_table(out, {**_keys(spec, len(c["step"])), **c}, meta={"spec": to_json(spec)})
 
 
-def feature_spectra(spec: Mapping[str, Any], data_path: str, weights_path: str, out: str) -> None:
-    """ESD of the feature matrix Z (probe set) at every probe step:
-    experiment, eval_id, train_id, seed, step, index, eigenvalue."""
+def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature_esd: str) -> None:
+    """Read-out losses, KTA, sim(W, beta*) and the loss baselines at every snapshot;
+    with ``features`` set, the ESD of the feature matrix Z (probe set) too."""
+    from htcore import data as data_mod
+    from htcore import evaluate as evaluate_mod
+    from htcore.baselines import loss_baselines
+
     p = spec["params"]
-    X = load_npz(data_path)["X_probe"]
-    w = load_npz(weights_path)
-    steps = w["probe_steps"]
-    esds = [evaluate_mod.feature_esd(X, W, p["readout_scaling"]) for W in w["W"]]
-    _write_esd(out, spec, steps, esds, with_eval=True)
+    arrays = load_npz(data)
+    arrays.update(data_mod.test_set(spec["seed"], arrays["beta"], p["n_test"], p["label_noise_std"]))
+    w, steps, Ws = _snapshots(spec, weights)
+    rows: dict[str, list] = {m: [] for m in evaluate_mod.METRICS}
+    for W in Ws:
+        m = evaluate_mod.evaluate_snapshot(W, arrays, p["reg_lambda"], p["readout_scaling"])
+        for k in rows:
+            rows[k].append(m[k])
+    n = len(steps)
+    first_bad = int(w["first_bad_step"])
+    write_table(out, {
+        **_keys(spec, n, with_eval=True),
+        "step": steps.astype(np.int64),
+        "diverged": (first_bad >= 0) & (steps >= first_bad),
+        "first_bad_step": np.full(n, first_bad, dtype=np.int64),
+        **{k: np.array(v, dtype=np.float64) for k, v in rows.items()},
+        **{k: np.full(n, v) for k, v in loss_baselines(p["label_noise_std"]).items()},
+    }, meta={"spec": to_json(spec)})
+    esds = ([evaluate_mod.feature_esd(arrays["X_probe"], W, p["readout_scaling"]) for W in Ws]
+            if spec.get("features") else [])
+    _write_esd(feature_esd, spec, steps[:len(esds)], esds, p["h"], with_eval=True)
+
+
+def collect(spec: Mapping[str, Any], eval: list[str], spectrum: list[str], trace: list[str],
+            esd: list[str], table: str, esd_table: str) -> None:
+    """The experiment's ``table.parquet`` and ``esd.parquet`` (htcore.collect)."""
+    from htcore import collect as c
+    from htcore.config import expand_experiment
+    from htcore.io import write_frame
+
+    runs = expand_experiment(spec).run_table()
+    write_frame(table, c.table(runs, eval, spectrum, trace))
+    write_frame(esd_table, c.esd(runs, esd))
+
+
+def collect_updates(spec: Mapping[str, Any], update_sv: list[str], overlaps: list[str],
+                    feature_esd: list[str], sv_table: str, overlaps_table: str, feature_table: str) -> None:
+    """An evolution experiment's ``update_sv``, ``overlaps`` and ``feature_esd`` tables."""
+    from htcore import collect as c
+    from htcore.config import expand_experiment
+    from htcore.io import write_frame
+
+    runs = expand_experiment(spec).run_table()
+    write_frame(sv_table, c.concat(update_sv))
+    write_frame(overlaps_table, c.concat(overlaps))
+    write_frame(feature_table, c.feature_esd(runs, feature_esd))
+
+
+def figure(spec: Mapping[str, Any], tables: list[str], png: str, pdf: str) -> None:
+    """One figure of an experiment (``spec``: name and the experiment's plot setting)."""
+    from htcore.figures import draw
+    from htcore.io import read_frame
+
+    frames = {name: read_frame(path) for name, path in (t.split("=", 1) for t in tables)}
+    draw(spec["name"], frames, spec["plot"], png, pdf)
+
+
+def claims(spec: Mapping[str, Any], tables: list[str], out: str, html: str) -> None:
+    """The study's claims judged on its tables (``tables``: ``<experiment>/<table>=path``)."""
+    from htcore.claims import judge_all, to_html
+    from htcore.io import read_frame, write_frame
+
+    verdicts = judge_all({name: read_frame(path) for name, path in (t.split("=", 1) for t in tables)})
+    write_frame(out, verdicts)
+    with open(html, "w") as f:
+        f.write(to_html(verdicts))
+
+
+# ------------------------------------------------------------ memory models
+
+def _mem_data(p: RunParams) -> float:
+    return 4 * (2 * p.n * p.d + p.h * p.d) * 2
+
+
+def _mem_train(p: RunParams) -> float:
+    n, d, h = p.n, p.d, p.h
+    return 4 * (2 * n * d + h * d) + 4 * len(p.probe_steps) * h * d + 4 * (4 * n * h + 6 * h * d)
+
+
+def _mem_spectrum(p: RunParams) -> float:
+    n, d, h, k = p.n, p.d, p.h, len(p.probe_steps)
+    return 4 * k * h * d + 8 * (h * d + 3 * min(h, d) ** 2) + 8 * k * min(h, d) * 11 + 8 * 8 * h * d
+
+
+def _mem_evaluate(p: RunParams) -> float:
+    n, d, h, k = p.n, p.d, p.h, len(p.probe_steps)
+    return (4 * (2 * n * d + p.n_test * d + h * d) + 4 * k * h * d
+            + 8 * (3 * n * h + 3 * h * h + 2 * d * d))
+
+
+# ------------------------------------------------------------- declaration
+
+@dataclass(frozen=True)
+class Stage:
+    """One kind of job.
+
+    ``inputs``/``outputs`` name the function's path arguments (``--name`` on the
+    command line, ``{input.name}``/``{output.name}`` in the rule); ``lists`` are the
+    inputs that take several paths. ``memory`` gives the peak bytes of a job's arrays
+    from the run's parameters (None: a fixed 2 GB); ``mem_mb`` adds the interpreter.
+    """
+
+    name: str
+    run: Callable[..., None]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    imports: tuple[str, ...] = ("numpy", "pyarrow.parquet")
+    memory: Callable[[RunParams], float] | None = None
+    lists: tuple[str, ...] = ()
+    #: inputs passed as ``name=path`` text from the rule's ``params`` (the files
+    #: themselves are the rule's inputs)
+    from_params: tuple[str, ...] = ()
+
+    def mem_mb(self, p: RunParams | None = None) -> int:
+        """Memory request (MB) of a job: its largest arrays x1.5, plus ~300 MB for the
+        interpreter and libraries."""
+        if self.memory is None or p is None:
+            return 2000
+        return int(300 + 1.5 * self.memory(p) / MB)
+
+
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage("data", data, (), ("out",), memory=_mem_data),
+    Stage("train", train, ("data",), ("weights", "trace"), memory=_mem_train),
+    Stage("spectrum", spectrum, ("weights", "trace"), ("esd", "table", "update_sv", "overlaps"),
+          memory=_mem_spectrum),
+    Stage("evaluate", evaluate, ("data", "weights"), ("out", "feature_esd"),
+          imports=("numpy", "pyarrow.parquet", "scipy.linalg"), memory=_mem_evaluate),
+    Stage("collect", collect, ("eval", "spectrum", "trace", "esd"), ("table", "esd_table"),
+          imports=("pandas", "pyarrow.parquet"), lists=("eval", "spectrum", "trace", "esd")),
+    Stage("collect_updates", collect_updates, ("update_sv", "overlaps", "feature_esd"),
+          ("sv_table", "overlaps_table", "feature_table"), imports=("pandas", "pyarrow.parquet"),
+          lists=("update_sv", "overlaps", "feature_esd")),
+    Stage("figure", figure, ("tables",), ("png", "pdf"), imports=("pandas", "matplotlib.pyplot"),
+          lists=("tables",), from_params=("tables",)),
+    Stage("claims", claims, ("tables",), ("out", "html"), imports=("pandas", "scipy.stats"), lists=("tables",),
+          from_params=("tables",)),
+)}
+
+#: stages that run once per run (hundreds of jobs)
+PER_RUN = ("data", "train", "spectrum", "evaluate")

@@ -160,10 +160,12 @@ class _Optimizer:
     """One parameter's optimizer state, torch semantics."""
 
     def __init__(self, p: Mapping[str, Any], xp):
+        # a run's spec carries only the parameters its optimizer uses (htcore.params)
         self.kind = p["optimizer"]
-        self.momentum = p["momentum"]
+        self.momentum = p["momentum"] if self.kind == "gd" else 0.0
         self.wd = p["weight_decay"]
-        self.b1, self.b2, self.eps = p["adam_beta1"], p["adam_beta2"], p["adam_eps"]
+        if self.kind == "adam":
+            self.b1, self.b2, self.eps = p["adam_beta1"], p["adam_beta2"], p["adam_eps"]
         self.xp = xp
         self.t = 0
         self.buf = self.m = self.v = None

@@ -1,12 +1,13 @@
-# Stage 8: the study's claims judged on its own tables (htcore.claims): one verdict
-# row per claim and case in results/claims.parquet, and the report's verdict page.
+# Stage claims: the study's claims judged on its own tables (htcore.claims): one
+# verdict row per claim and case in results/claims.parquet, and the report's verdict
+# page. htcore.stages.claims
 
 
 rule claims:
     input:
-        unpack(claims_inputs),
+        claims_files,
     output:
-        table="results/claims.parquet",
+        out="results/claims.parquet",
         html=report(
             "results/claims.html",
             caption="../report/claims.rst",
@@ -14,16 +15,15 @@ rule claims:
             labels={"page": "verdicts"},
         ),
     params:
-        tables=claims_table_args,
+        spec="{}",
+        tables=claims_inputs,
         code=code_hash("claims"),
     log:
         "results/logs/claims.log",
-    benchmark:
-        "results/benchmarks/claims.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=STAGES["claims"].mem_mb(),
     conda:
         ENV
     shell:
-        "htjob claims --out {output.table} --html {output.html} --tables {params.tables} > {log} 2>&1"
+        command("claims")

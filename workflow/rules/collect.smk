@@ -1,4 +1,6 @@
-# Stage 6: one tidy table per experiment (a row per run and probe step) + all ESDs.
+# Stage collect: one tidy table per experiment (a row per run and probe step) and
+# all its ESDs; evolution experiments also get their update and feature tables.
+# htcore.stages.collect, htcore.stages.collect_updates, htcore.collect
 
 
 rule collect:
@@ -6,40 +8,37 @@ rule collect:
         unpack(collect_inputs),
     output:
         table="results/{experiment}/table.parquet",
-        esd="results/{experiment}/esd.parquet",
+        esd_table="results/{experiment}/esd.parquet",
     params:
+        spec=experiment_spec,
         code=code_hash("collect"),
     log:
         "results/logs/{experiment}/collect.log",
-    benchmark:
-        "results/benchmarks/{experiment}/collect.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=STAGES["collect"].mem_mb(),
     conda:
         ENV
     shell:
-        "htjob collect --table {output.table} --esd-table {output.esd}"
-        " --eval {input.eval} --summary {input.summary} --tails {input.tails}"
-        " --trace {input.trace} --esd {input.esd} > {log} 2>&1"
+        command("collect")
 
 
-# Per-experiment concatenations of the evolution stages' per-run tables.
-rule collect_extra:
+rule collect_updates:
     input:
-        extra_inputs,
+        unpack(collect_updates_inputs),
     output:
-        "results/{experiment}/{extra}.parquet",
+        sv_table="results/{experiment}/update_sv.parquet",
+        overlaps_table="results/{experiment}/overlaps.parquet",
+        feature_table="results/{experiment}/feature_esd.parquet",
     params:
-        code=code_hash("collect"),
+        spec=experiment_spec,
+        code=code_hash("collect_updates"),
     log:
-        "results/logs/{experiment}/collect_{extra}.log",
-    benchmark:
-        "results/benchmarks/{experiment}/collect_{extra}.tsv"
+        "results/logs/{experiment}/collect_updates.log",
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=STAGES["collect_updates"].mem_mb(),
     conda:
         ENV
     shell:
-        "htjob concat --out {output} --inputs {input} > {log} 2>&1"
+        command("collect_updates")

@@ -1,15 +1,17 @@
-# Helpers shared by the rules: the validated study, run lookups, targets.
-# Everything that does not need `config` lives in htcore (htcore.config).
+# Helpers shared by the rules: the validated study, job specs, targets.
+# Everything that does not need `config` lives in htcore (htcore.config, htcore.stages).
 
 import os
 import sys
+from functools import lru_cache
 
 import yaml
 
 import htcore.config as hc
-from htcore import jobserver
-from htcore.provenance import code_hash
+from htcore.cli import command
 from htcore.figures import figure_names, figure_tables
+from htcore.provenance import code_hash
+from htcore.stages import STAGES
 from htcore import claims as hc_claims
 
 
@@ -29,92 +31,118 @@ def _load_study():
 
 STUDY = _load_study()
 
-# experiment-level tables beyond table.parquet and esd.parquet:
-# name -> (stage whose ids they span, per-run output of which rule)
-EXTRA_TABLES = {
-    "update_sv": ("train", "updates", "sv"),
-    "overlaps": ("train", "updates", "overlaps"),
-    "feature_esd": ("eval", "feature_spectra", "esd"),
-}
-
 
 wildcard_constraints:
     experiment="|".join(STUDY.experiments),
     run=hc.RUN_ID_REGEX,
     figure="[a-z_0-9]+",
-    extra="|".join(EXTRA_TABLES),
 
 
-# ---------------------------------------------------------------- run lookups
-def _run(stage, wildcards):
-    return STUDY.run(wildcards.experiment, stage, wildcards.run)
+# ------------------------------------------------------------------ job specs
+# Snakemake calls params and resources functions for every ready job each time it
+# schedules (at least once a second while jobs run): each answer is computed once
+# and cached, so the scheduler's cost per job stays a dictionary lookup.
+# Which stage id a rule's {run} wildcard is: data, train or eval.
+RUN_KIND = {"data": "data", "train": "train", "spectrum": "train", "evaluate": "eval"}
 
 
-def data_spec(wildcards):
-    return hc.to_json(_run("data", wildcards).spec("data"))
+@lru_cache(maxsize=None)
+def _job(rule, experiment, run_id):
+    """(spec JSON, mem_mb) of one per-run job."""
+    kind = RUN_KIND[rule]
+    r = STUDY.run(experiment, kind, run_id)
+    exp = STUDY.experiments[experiment]
+    spec = r.spec(kind)
+    if rule == "train":
+        spec["device"] = STUDY.device
+    elif rule == "spectrum":
+        spec = {**spec, "params": {}, "skip_steps": r.skip_steps, "tails": dict(STUDY.tails),
+                "updates_top_k": STUDY.updates["top_k"] if "update_sv" in exp.tables and not r.is_init else None}
+    elif rule == "evaluate":
+        spec = {**spec, "skip_steps": r.skip_steps, "features": "feature_esd" in exp.tables}
+    return hc.to_json(spec), STAGES[rule].mem_mb(r.params)
 
 
-def train_spec(wildcards):
-    return hc.to_json(_run("train", wildcards).spec("train"))
+def spec_of(rule):
+    def spec(wildcards):
+        return _job(rule, wildcards.experiment, wildcards.run)[0]
+
+    return spec
 
 
-def eval_spec(wildcards):
-    return hc.to_json(_run("eval", wildcards).spec("eval"))
+def mem_of(rule):
+    def mem_mb(wildcards, attempt):
+        return _job(rule, wildcards.experiment, wildcards.run)[1] * attempt
+
+    return mem_mb
 
 
-def updates_spec(wildcards):
-    return hc.to_json({**_run("train", wildcards).spec("train"), "updates": dict(STUDY.updates)})
+@lru_cache(maxsize=None)
+def _upstream(experiment, kind, run_id):
+    r = STUDY.run(experiment, kind, run_id)
+    return {"data": rules.data.output.out.format(experiment=experiment, run=r.data_id),
+            "weights": rules.train.output.weights.format(experiment=experiment, run=r.train_id)}
 
 
-def tails_spec(wildcards):
-    return hc.to_json({**_run("train", wildcards).spec("train"), "tails": dict(STUDY.tails)})
-
-
-def _data_of(stage):
+def data_of(kind):
     def data(wildcards):
-        r = _run(stage, wildcards)
-        return rules.generate_data.output[0].format(experiment=r.experiment, run=r.data_id)
+        return _upstream(wildcards.experiment, kind, wildcards.run)["data"]
 
     return data
 
 
-data_of_train = _data_of("train")
-data_of_eval = _data_of("eval")
-
-
 def weights_of_eval(wildcards):
-    r = _run("eval", wildcards)
-    return rules.train.output.weights.format(experiment=r.experiment, run=r.train_id)
+    return _upstream(wildcards.experiment, "eval", wildcards.run)["weights"]
+
+
+def train_priority(wildcards):
+    """Long trainings first: they are the critical path (long_horizon's 10,000 steps)."""
+    steps = STUDY.run(wildcards.experiment, "train", wildcards.run).params.steps
+    return 10 if steps >= 1000 else 0
+
+
+def experiment_spec(wildcards):
+    """What collect expands again into the experiment's runs (htcore.config.expand_experiment)."""
+    return hc.to_json(STUDY.experiments[wildcards.experiment].source)
 
 
 # -------------------------------------------------------------------- targets
-def per_run(experiment, stage, pattern):
-    """Output `pattern` of a rule for every distinct `stage` id of an experiment."""
+def per_run(experiment, kind, pattern):
+    """`pattern` for every distinct `kind` id (train or eval) of an experiment,
+    the initial runs' included."""
     exp = STUDY.experiments[experiment]
-    return [pattern.format(experiment=experiment, run=getattr(r, f"{stage}_id")) for r in exp.unique(stage)]
+    return [pattern.format(experiment=experiment, run=getattr(r, f"{kind}_id"))
+            for r in exp.unique(kind, with_inits=True)]
 
 
 def collect_inputs(wildcards):
     e = wildcards.experiment
     return {
-        "eval": per_run(e, "eval", rules.evaluate.output[0]),
-        "summary": per_run(e, "train", rules.spectra.output.summary),
-        "esd": per_run(e, "train", rules.spectra.output.esd),
-        "tails": per_run(e, "train", rules.tails.output[0]),
+        "eval": per_run(e, "eval", rules.evaluate.output.out),
+        "spectrum": per_run(e, "train", rules.spectrum.output.table),
         "trace": per_run(e, "train", rules.train.output.trace),
+        "esd": per_run(e, "train", rules.spectrum.output.esd),
     }
 
 
-def extra_inputs(wildcards):
-    stage, rule_name, out = EXTRA_TABLES[wildcards.extra]
-    return per_run(wildcards.experiment, stage, getattr(getattr(rules, rule_name).output, out))
+def collect_updates_inputs(wildcards):
+    e = wildcards.experiment
+    return {
+        "update_sv": per_run(e, "train", rules.spectrum.output.update_sv),
+        "overlaps": per_run(e, "train", rules.spectrum.output.overlaps),
+        "feature_esd": per_run(e, "eval", rules.evaluate.output.feature_esd),
+    }
 
 
 def experiment_table(experiment, name):
-    """Path of an experiment-level table (table, esd, or one of EXTRA_TABLES)."""
+    """Path of an experiment-level table (Experiment.tables)."""
     if name in ("table", "esd"):
-        return getattr(rules.collect.output, name).format(experiment=experiment)
-    return rules.collect_extra.output[0].format(experiment=experiment, extra=name)
+        out = {"table": rules.collect.output.table, "esd": rules.collect.output.esd_table}[name]
+    else:
+        out = {"update_sv": rules.collect_updates.output.sv_table,
+               "overlaps": rules.collect_updates.output.overlaps_table,
+               "feature_esd": rules.collect_updates.output.feature_table}[name]
+    return out.format(experiment=experiment)
 
 
 def figure_inputs(wildcards):
@@ -128,11 +156,11 @@ def figure_inputs(wildcards):
 
 
 def figure_table_args(wildcards):
-    return " ".join(f"{name}={path}" for name, path in figure_inputs(wildcards).items())
+    return [f"{name}={path}" for name, path in figure_inputs(wildcards).items()]
 
 
-def plot_spec(wildcards):
-    return hc.to_json(STUDY.experiments[wildcards.experiment].plot)
+def figure_spec(wildcards):
+    return hc.to_json({"name": wildcards.figure, "plot": STUDY.experiments[wildcards.experiment].plot})
 
 
 def figure_caption(wildcards):
@@ -151,18 +179,17 @@ def experiment_targets(experiment):
         for name in figure_names(exp.plot)
         for path in (rules.figure.output.png, rules.figure.output.pdf)
     ]
-    return [rules.collect.output.table.format(experiment=experiment),
-            rules.collect.output.esd.format(experiment=experiment)] + figs
+    return [experiment_table(experiment, t) for t in exp.tables] + figs
 
 
 def claims_inputs(wildcards):
     """The experiment tables the claims of the selected experiments read."""
     tables = hc_claims.tables_needed(STUDY.selected)
-    return {name: experiment_table(*name.split("/")) for name in tables}
+    return [f"{name}={experiment_table(*name.split('/'))}" for name in tables]
 
 
-def claims_table_args(wildcards):
-    return " ".join(f"{name}={path}" for name, path in claims_inputs(wildcards).items())
+def claims_files(wildcards):
+    return [t.split("=", 1)[1] for t in claims_inputs(wildcards)]
 
 
 def all_targets():
@@ -170,40 +197,10 @@ def all_targets():
 
 
 # ------------------------------------------------------------------ execution
-# Jobs run `htjob <stage> ...`: the stdlib-only client htcore/jobclient.py, which
-# hands the job to the fork server started below (local runs) or, without one, runs
-# `python -m htcore <stage> ...`. The interpreter running snakemake (which has
-# htcore installed) goes first on PATH, so no venv needs activating.
-JOBCLIENT = os.path.join(os.path.dirname(hc.__file__), "jobclient.py")
-shell.prefix(
-    f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; '
-    f'htjob() ( exec python -S -I "{JOBCLIENT}" "$@" ); '
-)
-
-
-# Local runs start htcore.jobserver so per-run jobs skip Python's start-up
-# (HTCORE_NO_JOBSERVER=1 turns it off); cluster executors never use it.
-onstart:
-    jobserver.start_for_jobs(local=workflow.local_exec and not workflow.remote_exec)
-
-
-onsuccess:
-    jobserver.stop_for_jobs()
-
-
-onerror:
-    jobserver.stop_for_jobs()
-
+# Each rule's shell line is `python -m htcore <stage> --spec ... --<path> ...`, built
+# from the stage's declaration (htcore.cli.command). The interpreter running
+# snakemake (which has htcore installed) goes first on PATH, so no venv needs
+# activating.
+shell.prefix(f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
 
 ENV = "../envs/htstudy.yaml"
-
-
-def stage_mem_mb(stage):
-    """Memory request (MB) of a per-run job, from the run's array sizes."""
-    kind = {"data": "data", "train": "train", "evaluate": "eval", "spectra": "train", "tails": "train",
-            "updates": "train"}[stage]
-
-    def mem_mb(wildcards, attempt):
-        return hc.mem_mb(stage, _run(kind, wildcards).params) * attempt
-
-    return mem_mb

@@ -1,20 +1,19 @@
-# Stage 1: teacher, data sets and initial weights, one file per (data parameters, seed).
+# Stage data: teacher, training and probe sets, initial weights, one file per
+# (data parameters, seed). htcore.stages.data
 
 
-rule generate_data:
+rule data:
     output:
-        "results/{experiment}/data/{run}.npz",
+        out="results/{experiment}/data/{run}.npz",
     params:
-        spec=data_spec,
+        spec=spec_of("data"),
         code=code_hash("data"),
     log:
-        "results/logs/{experiment}/generate_data/{run}.log",
-    benchmark:
-        "results/benchmarks/{experiment}/generate_data/{run}.tsv"
+        "results/logs/{experiment}/data/{run}.log",
     threads: 1
     resources:
-        mem_mb=stage_mem_mb("data"),
+        mem_mb=mem_of("data"),
     conda:
         ENV
     shell:
-        "htjob --threads {threads} data --spec {params.spec:q} --out {output} > {log} 2>&1"
+        command("data")

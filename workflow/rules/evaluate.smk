@@ -1,24 +1,24 @@
-# Stage 3: read-out losses, KTA and sim(W, beta*) per probe step of one run.
+# Stage evaluate: read-out losses, KTA, sim and loss baselines per snapshot of one
+# run and evaluation setting; for evolution experiments the feature ESD.
+# htcore.stages.evaluate
 
 
 rule evaluate:
     input:
-        data=data_of_eval,
+        data=data_of("eval"),
         weights=weights_of_eval,
     output:
-        "results/{experiment}/eval/{run}.parquet",
+        out="results/{experiment}/eval/{run}/eval.parquet",
+        feature_esd="results/{experiment}/eval/{run}/feature_esd.parquet",
     params:
-        spec=eval_spec,
+        spec=spec_of("evaluate"),
         code=code_hash("evaluate"),
     log:
         "results/logs/{experiment}/evaluate/{run}.log",
-    benchmark:
-        "results/benchmarks/{experiment}/evaluate/{run}.tsv"
     threads: 1
     resources:
-        mem_mb=stage_mem_mb("evaluate"),
+        mem_mb=mem_of("evaluate"),
     conda:
         ENV
     shell:
-        "htjob --threads {threads} evaluate --spec {params.spec:q} --data {input.data}"
-        " --weights {input.weights} --out {output} > {log} 2>&1"
+        command("evaluate")

@@ -1,4 +1,5 @@
-# Stage 7: the experiment's figures, PNG (in the report) and PDF.
+# Stage figure: one figure of an experiment, PNG (in the report) and PDF.
+# htcore.stages.figure, htcore.figures
 
 
 rule figure:
@@ -14,20 +15,17 @@ rule figure:
         ),
         pdf="results/{experiment}/figures/{figure}.pdf",
     params:
-        plot=plot_spec,
+        spec=figure_spec,
         tables=figure_table_args,
         caption=figure_caption,
         description=experiment_description,
         code=code_hash("figure"),
     log:
         "results/logs/{experiment}/figure/{figure}.log",
-    benchmark:
-        "results/benchmarks/{experiment}/figure/{figure}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=STAGES["figure"].mem_mb(),
     conda:
         ENV
     shell:
-        "htjob figure --name {wildcards.figure} --plot {params.plot:q} --tables {params.tables}"
-        " --png {output.png} --pdf {output.pdf} > {log} 2>&1"
+        command("figure")

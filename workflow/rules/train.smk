@@ -1,25 +1,24 @@
-# Stage 2: train one run (optimizer, lr, seed, ...) -> W at the probe steps + trace.
+# Stage train: one run (optimizer, lr, seed, ...) -> W at the probe steps + the loss
+# trace. A seed's initial run (init~0/..., 0 steps) gives the step-0 snapshot its
+# runs share. htcore.stages.train
 
 
 rule train:
     input:
-        data=data_of_train,
+        data=data_of("train"),
     output:
         weights="results/{experiment}/train/{run}/weights.npz",
         trace="results/{experiment}/train/{run}/trace.parquet",
     params:
-        spec=train_spec,
-        device=STUDY.device,
+        spec=spec_of("train"),
         code=code_hash("train"),
     log:
         "results/logs/{experiment}/train/{run}.log",
-    benchmark:
-        "results/benchmarks/{experiment}/train/{run}.tsv"
     threads: 1
+    priority: train_priority
     resources:
-        mem_mb=stage_mem_mb("train"),
+        mem_mb=mem_of("train"),
     conda:
         ENV
     shell:
-        "htjob --threads {threads} train --spec {params.spec:q} --data {input.data}"
-        " --weights {output.weights} --trace {output.trace} --device {params.device} > {log} 2>&1"
+        command("train")
