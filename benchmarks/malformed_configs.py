@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from test_config_errors import MALFORMED, SYNTAX, _d, _exp, _grid, _set, _text, config_text  # noqa: E402
-from test_workflow import smk  # noqa: E402
+from conftest import smk  # noqa: E402
 
 OUTCOMES = ["clear one-line error", "traceback", "unclear error", "crash inside a job",
             "harmless acceptance", "silently wrong"]

@@ -36,14 +36,13 @@ import numpy as np
 from htcore.io import REBUILD, ArtifactError, load_npz, read_table
 
 KEYS = ("experiment", "train_id", "seed", "step")
-DATA_ARRAYS = ("beta", "X", "y", "X_probe", "y_probe", "X_test", "y_test", "W0", "a0")
+DATA_ARRAYS = ("beta", "X", "y", "X_probe", "y_probe", "W0", "a0")
 WEIGHT_ARRAYS = ("probe_steps", "W", "a", "diverged", "first_bad_step")
 COLUMNS = {
     "trace": KEYS + ("student_loss", "lr", "diverged", "first_bad_step", "device"),
     "eval": KEYS + ("eval_id", "diverged", "first_bad_step", "train_loss", "test_loss", "kta", "sim"),
     "esd": KEYS + ("index", "eigenvalue"),
-    "summary": KEYS + ("lambda_max", "frob_norm2", "stable_rank"),
-    "tails": KEYS + ("shape_label",),
+    "spectrum": KEYS + ("lambda_max", "frob_norm2", "stable_rank", "shape_label"),
     "sv": KEYS + ("next_step", "index", "singular_value"),
     "overlaps": KEYS + ("next_step", "which", "i", "j", "overlap"),
     "feature_esd": KEYS + ("eval_id", "index", "eigenvalue"),
@@ -109,9 +108,8 @@ class _Checker:
         z = self.npz(path, DATA_ARRAYS)
         (d,) = z["beta"].shape
         h = z["W0"].shape[0]
-        n, nt = len(z["y"]), len(z["y_test"])
-        expected = {"X": (n, d), "y": (n,), "X_probe": (n, d), "y_probe": (n,), "X_test": (nt, d),
-                    "y_test": (nt,), "W0": (h, d), "a0": (h,)}
+        n = len(z["y"])
+        expected = {"X": (n, d), "y": (n,), "X_probe": (n, d), "y_probe": (n,), "W0": (h, d), "a0": (h,)}
         for k, shape in expected.items():
             _require(z[k].shape == shape, f"{k} has shape {z[k].shape}, expected {shape}")
         bad = [k for k in DATA_ARRAYS if not np.all(np.isfinite(z[k]))]
@@ -161,7 +159,8 @@ class _Checker:
 
     def _per_step(self, path: Path, kind: str, rows_per_step: Callable[[np.ndarray], int] | None = None,
                   finite: tuple[str, ...] = ()) -> None:
-        """A per-run table with one row (or ``rows_per_step``) per probe step of its run."""
+        """A per-run table with one row (or ``rows_per_step``) per probe step of its run
+        (less the steps its spec leaves to the seed's initial run)."""
         t = self.table(path, kind)
         exp = self.results / _experiment(self.results, path)
         train_ids = set(t["train_id"])
@@ -170,6 +169,7 @@ class _Checker:
         if w is None:
             return
         steps, W = w["probe_steps"], w["W"]
+        steps = steps[~np.isin(steps, _skipped(path))]
         per = rows_per_step(W) if rows_per_step else 1
         want = np.repeat(steps, per)
         _require(len(t["step"]) == len(want),
@@ -186,11 +186,8 @@ class _Checker:
     def check_esd(self, path: Path) -> None:
         self._per_step(path, "esd", lambda W: min(W.shape[1:]), finite=("eigenvalue",))
 
-    def check_summary(self, path: Path) -> None:
-        self._per_step(path, "summary", finite=("lambda_max", "frob_norm2"))
-
-    def check_tails(self, path: Path) -> None:
-        self._per_step(path, "tails")
+    def check_spectrum(self, path: Path) -> None:
+        self._per_step(path, "spectrum", finite=("lambda_max", "frob_norm2"))
 
     def check_feature_esd(self, path: Path) -> None:
         self.table(path, "feature_esd")
@@ -201,8 +198,11 @@ class _Checker:
     def check_overlaps(self, path: Path) -> None:
         self.table(path, "overlaps")
 
-    def _experiment_table(self, path: Path, kind: str, id_col: str, per_run: Callable[[Path, str], Path]) -> None:
-        """Rows per run agree with each run's own table (when that is sound and older)."""
+    def _experiment_table(self, path: Path, kind: str, id_col: str, per_run: Callable[[Path, str], Path],
+                          shared_rows: Callable[[str], int] = lambda run_id: 1) -> None:
+        """Rows per run agree with each run's own table (when that is sound and older),
+        plus the rows of the steps it shares with its initial run (``shared_rows`` per
+        shared step)."""
         t = self.table(path, kind)
         exp = self.results / _experiment(self.results, path)
         ids, counts = np.unique(t[id_col].astype(str), return_counts=True) if len(t[id_col]) else ([], [])
@@ -210,24 +210,28 @@ class _Checker:
             src = per_run(exp, run_id)
             if not src.exists() or _newer(src, path) or not self.sound(src, self.check_file):
                 continue
-            n = len(self.table(src)["step"])
-            _require(count == n, f"{count} rows of {run_id}, its table {_rel(src)} has {n}")
+            own = len(self.table(src)["step"])
+            n = own + len(_skipped(src)) * shared_rows(run_id)
+            _require(count == n, f"{count} rows of {run_id}, its table {_rel(src)} has {own}"
+                     + (f" plus {n - own} shared from step 0" if n > own else ""))
 
     def check_table(self, path: Path) -> None:
-        self._experiment_table(path, "table", "eval_id", lambda e, r: e / "eval" / f"{r}.parquet")
+        self._experiment_table(path, "table", "eval_id", lambda e, r: e / "eval" / r / "eval.parquet")
 
     def check_experiment_esd(self, path: Path) -> None:
-        self._experiment_table(path, "esd", "train_id", lambda e, r: e / "spectra" / r / "esd.parquet")
+        t = self.table(path, "esd")
+        per_step = {r: int(np.sum((t["train_id"] == r) & (t["step"] == t["step"][t["train_id"] == r].min())))
+                    for r in set(t["train_id"])}
+        self._experiment_table(path, "esd", "train_id", lambda e, r: e / "spectrum" / r / "esd.parquet",
+                               lambda r: per_step[r])
 
     def check_extra(self, path: Path) -> None:
         kind = path.stem if path.stem in COLUMNS else None
-        sources = {"update_sv": ("sv", lambda e, r: e / "updates" / r / "singular_values.parquet"),
-                   "overlaps": ("overlaps", lambda e, r: e / "updates" / r / "overlaps.parquet"),
-                   "feature_esd": ("feature_esd", lambda e, r: e / "feature_spectra" / f"{r}.parquet")}
+        sources = {"update_sv": ("sv", lambda e, r: e / "spectrum" / r / "update_sv.parquet"),
+                   "overlaps": ("overlaps", lambda e, r: e / "spectrum" / r / "overlaps.parquet")}
         if path.stem in sources:
             kind, src = sources[path.stem]
-            id_col = "eval_id" if kind == "feature_esd" else "train_id"
-            self._experiment_table(path, kind, id_col, src)
+            self._experiment_table(path, kind, "train_id", src, lambda r: 0)
         else:
             self.table(path, kind)
 
@@ -254,17 +258,30 @@ class _Checker:
         if stage is None:
             return {"table.parquet": self.check_table, "esd.parquet": self.check_experiment_esd}.get(
                 name, self.check_extra)
-        by_name = {("train", "trace.parquet"): self.check_trace, ("spectra", "esd.parquet"): self.check_esd,
-                   ("spectra", "summary.parquet"): self.check_summary,
-                   ("updates", "singular_values.parquet"): self.check_sv,
-                   ("updates", "overlaps.parquet"): self.check_overlaps}
-        by_stage = {"eval": self.check_eval, "tails": self.check_tails, "feature_spectra": self.check_feature_esd}
-        return by_name.get((stage, name)) or by_stage.get(stage) or (lambda p: self.table(p))
+        by_name = {("train", "trace.parquet"): self.check_trace, ("spectrum", "esd.parquet"): self.check_esd,
+                   ("spectrum", "spectrum.parquet"): self.check_spectrum,
+                   ("spectrum", "update_sv.parquet"): self.check_sv,
+                   ("spectrum", "overlaps.parquet"): self.check_overlaps,
+                   ("eval", "eval.parquet"): self.check_eval,
+                   ("eval", "feature_esd.parquet"): self.check_feature_esd}
+        return by_name.get((stage, name)) or (lambda p: self.table(p))
 
     def check_file(self, path: Path) -> None:
         check = self.kind(path)
         if check is not None:
             check(path)
+
+
+def _skipped(path: Path) -> list[int]:
+    """The steps a per-run table leaves to the seed's initial run (its spec's
+    ``skip_steps``, in the Parquet metadata)."""
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(path).schema_arrow.metadata or {}
+        return list(json.loads(meta[b"htcore.spec"]).get("skip_steps", []))
+    except Exception:  # noqa: BLE001 - the file's own check reports it
+        return []
 
 
 def _experiment(results: Path, path: Path) -> str:

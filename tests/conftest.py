@@ -1,8 +1,12 @@
-"""Shared fixtures: the repository root, the schema, and the tiny config."""
+"""Shared fixtures and helpers: the repository root, the schema, the tiny config, the
+shrunk paper config, and running Snakemake on a config in a temp dir."""
 
 from __future__ import annotations
 
 import copy
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +60,30 @@ def shrink(config: dict) -> dict:
             grid["lr"] = [0.01, 1.0, 100.0, 3000.0]
         exp["seeds"] = exp["seeds"][:2]
     return c
+
+
+# ------------------------------------------------------------- running snakemake
+
+def smk(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run snakemake on the repository's Snakefile in ``workdir``."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def planned(workdir: Path) -> dict[str, int]:
+    """Jobs a dry run would execute, per rule ({} when nothing is to be done)."""
+    out = smk(workdir, "-n").stdout
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    counts.pop("total", None)
+    return {k: int(v) for k, v in counts.items()}

@@ -19,7 +19,7 @@ from htcore import check, io
 from htcore.collect import concat
 
 RUN = "results/lr_sweep/train/optimizer~adam/lr~1000/seed~0"
-EVAL = "results/lr_sweep/eval/optimizer~adam/lr~0.1/seed~0.parquet"
+EVAL = "results/lr_sweep/eval/optimizer~adam/lr~0.1/seed~0/eval.parquet"
 
 
 # ------------------------------------------------------------------------ writers
@@ -163,8 +163,9 @@ DAMAGE = {
     "data: NaN": ("results/lr_sweep/data/seed~0.npz", npz_edit(nan_at("X", (0, 0))), "non-finite values in X"),
     "data: array missing": ("results/lr_sweep/data/seed~0.npz", npz_edit(lambda z: z.pop("W0")), "no array W0"),
     "eval: truncated": (EVAL, truncate, "ArrowInvalid"),
-    "eval: a row lost": (EVAL, table_edit(lambda t: t.iloc[:1]), "1 rows, expected 2 (2 probe steps x 1)"),
-    "esd: random bytes": (f"{RUN.replace('train', 'spectra')}/esd.parquet", random_bytes, "ArrowInvalid"),
+    # probes 0 and 3; step 0 is the seed's initial run's, so the run's own table has step 3 only
+    "eval: a row lost": (EVAL, table_edit(lambda t: t.iloc[:0]), "0 rows, expected 1 (1 probe steps x 1)"),
+    "esd: random bytes": (f"{RUN.replace('train', 'spectrum')}/esd.parquet", random_bytes, "ArrowInvalid"),
     "trace: column missing": (f"{RUN}/trace.parquet", table_edit(lambda t: t.drop(columns="student_loss")),
                               "no column student_loss"),
     "table: truncated": ("results/lr_sweep/table.parquet", truncate, "ArrowInvalid"),

@@ -13,7 +13,7 @@ import yaml
 from conftest import ROOT, shrink
 from htcore.figures import figure_names
 from htcore.io import load_npz
-from test_workflow import planned, smk, write_config
+from conftest import planned, smk, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -176,8 +176,10 @@ def test_adding_a_value_to_any_grid_plans_only_new_jobs(study, tmp_path):
     seeds = len(cfg["experiments"]["vary_n"]["seeds"])
     n_figs = len(figure_names({"kind": "steps"}))
     # no claims job: the claims read lr_sweep, esd_evolution, long_horizon and minibatch_contrast
-    assert jobs == {"evaluate": 2 * seeds, "generate_data": seeds, "train": seeds, "spectra": seeds,
-                    "tails": seeds, "collect": 2, "figure": 2 * n_figs, "all": 1}
+    # vary_n: a new data set per seed, so a new initial run (step 0) per seed beside the run;
+    # vary_reg_lambda: a new evaluation per seed, of the run and of its initial run
+    assert jobs == {"data": seeds, "train": 2 * seeds, "spectrum": 2 * seeds, "evaluate": 4 * seeds,
+                    "collect": 2, "figure": 2 * n_figs, "all": 1}
 
 
 def test_paper_config_expands_to_the_specified_runs(paper_config, schema):
@@ -196,3 +198,9 @@ def test_paper_config_expands_to_the_specified_runs(paper_config, schema):
     assert lh.steps == 10_000 and 35 <= len(lh.probe_steps) <= 40 and lh.probe_steps[:4] == (0, 1, 2, 3)
     assert all(r.params.batch_size == 200 for r in e["minibatch_contrast"].runs)
     assert e["lr_schedule"].runs[0].params.gamma == 0.6
+    # one initial run (step 0) per seed and read-out scaling, shared by the 18 runs of each
+    assert len(e["lr_sweep"].inits) == 5 * 2 and len(e["lr_sweep"].unique("train", with_inits=True)) == 95
+    assert all(r.init_train_id == f"init~0/seed~{r.seed}" for r in e["lr_sweep"].runs)
+    # weight normalisation acts at step 0: its own initial runs
+    assert {i.train_id for i in e["weight_norm"].inits} == {
+        f"init~0/weight_norm~{w}/seed~{s}" for w in ("false", "true") for s in (0, 1, 2)}

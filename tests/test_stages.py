@@ -1,16 +1,20 @@
-"""Stage edges: the tail-fit stage with and without the bootstrap switch, and the
-spectra stage against a direct SVD."""
+"""Stage edges: the spectrum stage (ESD, summaries, tail fits with and without the
+bootstrap switch, shape label, update analysis, shared step 0) against direct
+computations, and the stage declarations against the functions they name."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from htcore import stages
+from htcore import cli, stages
 from htcore.io import save_npz, write_table
 
 SPEC = {"experiment": "x", "seed": 0, "data_id": "seed~0", "train_id": "r~1/seed~0", "eval_id": None,
-        "params": {"d": 200, "h": 300}}
+        "params": {}, "tails": {"min_tail": 5, "bootstrap": False, "n_boot": 20}}
 
 
 def weights(tmp_path):
@@ -29,38 +33,58 @@ def trace(tmp_path, loss) -> str:
     return path
 
 
-def test_spectra_and_tails_with_and_without_bootstrap(tmp_path):
+def run_spectrum(tmp_path, spec, loss, tag=""):
     path, W = weights(tmp_path)
-    stages.spectra(SPEC, str(path), str(tmp_path / "esd.parquet"), str(tmp_path / "summ.parquet"))
-    esd = pd.read_parquet(tmp_path / "esd.parquet")
+    out = {k: str(tmp_path / f"{k}{tag}.parquet") for k in ("esd", "table", "update_sv", "overlaps")}
+    stages.spectrum(spec, str(path), trace(tmp_path, loss), **out)
+    return W, {k: pd.read_parquet(v) for k, v in out.items()}
+
+
+def test_spectrum_with_and_without_bootstrap(tmp_path):
+    recovers = [1.0, 9.0, 8.0, 2.0, 1.0, 0.5]  # a catapult that recovers
+    W, out = run_spectrum(tmp_path, SPEC, recovers)
+    esd = out["esd"]
     sv = np.linalg.svd(W[1].astype(np.float64), compute_uv=False)
     np.testing.assert_allclose(np.sort(esd[esd["step"] == 5]["eigenvalue"]), np.sort(sv**2), rtol=1e-9)
-    summ = pd.read_parquet(tmp_path / "summ.parquet").set_index("step")
-    assert abs(summ.loc[5, "stable_rank"] - np.sum(sv**2) / sv[0] ** 2) < 1e-9
-
-    fast = {**SPEC, "tails": {"min_tail": 5, "bootstrap": False, "n_boot": 20}}
-    trained = trace(tmp_path, [1.0, 9.0, 8.0, 2.0, 1.0, 0.5])  # a catapult that recovers
-    stages.tails(fast, str(tmp_path / "esd.parquet"), trained, str(tmp_path / "t_fast.parquet"))
-    t = pd.read_parquet(tmp_path / "t_fast.parquet").set_index("step")
+    t = out["table"].set_index("step")
+    assert abs(t.loc[5, "stable_rank"] - np.sum(sv**2) / sv[0] ** 2) < 1e-9
     assert t["ks_gof_p"].isna().all() and t["ks_alpha_ci_low"].isna().all()
     assert t.loc[0, "shape_label"] == "random-like"
     assert t.loc[5, "shape_label"] in ("heavy-tailed", "very-heavy-tailed")
+    assert len(out["update_sv"]) == 0 and len(out["overlaps"]) == 0  # not asked for
 
     slow = {**SPEC, "tails": {"min_tail": 5, "bootstrap": True, "n_boot": 20}}
-    stages.tails(slow, str(tmp_path / "esd.parquet"), trained, str(tmp_path / "t_slow.parquet"))
-    b = pd.read_parquet(tmp_path / "t_slow.parquet").set_index("step")
+    _, b = run_spectrum(tmp_path, slow, recovers, tag="_slow")
+    b = b["table"].set_index("step")
     assert b[["ks_gof_p", "ks_alpha_ci_low", "ks_alpha_ci_high", "llr_lognormal_p"]].notna().all().all()
     assert (b["ks_alpha_ci_low"] <= b["ks_alpha"]).all() and (b["ks_alpha"] <= b["ks_alpha_ci_high"]).all()
     # the point estimates do not depend on the switch
     pd.testing.assert_series_equal(t["ks_alpha"], b["ks_alpha"])
 
 
-def test_tails_stage_labels_a_run_that_never_recovers_stuck(tmp_path):
-    path, _ = weights(tmp_path)
-    stages.spectra(SPEC, str(path), str(tmp_path / "esd.parquet"), str(tmp_path / "summ.parquet"))
-    spec = {**SPEC, "tails": {"min_tail": 5, "bootstrap": False, "n_boot": 20}}
-    blown = trace(tmp_path, [1.0, 30.0, 20.0, 12.0, 9.0, 6.0])  # still 6x the start at the end
-    stages.tails(spec, str(tmp_path / "esd.parquet"), blown, str(tmp_path / "t.parquet"))
-    t = pd.read_parquet(tmp_path / "t.parquet").set_index("step")
+def test_spectrum_labels_a_run_that_never_recovers_stuck(tmp_path):
+    _, out = run_spectrum(tmp_path, SPEC, [1.0, 30.0, 20.0, 12.0, 9.0, 6.0])  # still 6x the start at the end
+    t = out["table"].set_index("step")
     assert t.loc[0, "shape_label"] == "random-like" and t.loc[5, "shape_label"] == "stuck"
     assert np.isfinite(t.loc[5, "ks_alpha"])  # the fit itself is still reported
+
+
+def test_spectrum_skips_the_shared_step_and_analyses_the_update(tmp_path):
+    spec = {**SPEC, "skip_steps": [0], "updates_top_k": 3}
+    W, out = run_spectrum(tmp_path, spec, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
+    assert sorted(out["esd"]["step"].unique()) == [5] and list(out["table"]["step"]) == [5]
+    # the update M_0 = W_5 - W_0 still uses W_0: its singular values by direct SVD
+    direct = np.linalg.svd(W[1].astype(np.float64) - W[0].astype(np.float64), compute_uv=False)
+    got = out["update_sv"].sort_values("index")["singular_value"].to_numpy()
+    np.testing.assert_allclose(got, direct[:len(got)], rtol=1e-9)
+    assert len(out["overlaps"]) == 4 * 3 * 3
+
+
+@pytest.mark.parametrize("name", list(stages.STAGES))
+def test_each_stage_declares_the_paths_its_function_takes(name):
+    st = stages.STAGES[name]
+    args = list(inspect.signature(st.run).parameters)
+    assert args == ["spec", *st.inputs, *st.outputs]
+    line = cli.command(name)
+    for p in st.inputs + st.outputs:
+        assert f"--{p.replace('_', '-')} {{" in line

@@ -17,39 +17,16 @@ import pytest
 import yaml
 
 from htcore import evaluate as E
+from htcore.data import test_set
 from htcore.figures import figure_names
 from htcore.io import load_npz
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, planned, smk, write_config
+
 TINY = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
 
 pytestmark = pytest.mark.slow
 N_FIGS = len(figure_names({"kind": "sweep"}))
-
-
-def smk(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run snakemake on the repository's Snakefile in ``workdir``."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
-
-
-def write_config(workdir: Path, config: dict) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-def planned(workdir: Path) -> dict[str, int]:
-    """Jobs a dry run would execute, per rule ({} when nothing is to be done)."""
-    out = smk(workdir, "-n").stdout
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
-    counts.pop("total", None)
-    return {k: int(v) for k, v in counts.items()}
 
 
 @pytest.fixture(scope="module")
@@ -86,17 +63,22 @@ def test_table_has_one_row_per_run_and_probe_step(tiny_run):
     assert (step0 == 1).all().all()
 
 
-def test_table_values_equal_a_direct_computation(tiny_run):
+@pytest.mark.parametrize("step", [0, 3])
+def test_table_values_equal_a_direct_computation(tiny_run, step):
+    # step 0 comes from the seed's initial run (shared); it must equal the run's own W_0
     t = table(tiny_run)
-    row = t[(t["eval_id"] == "optimizer~adam/lr~10/seed~1") & (t["step"] == 3)].iloc[0]
-    data = load_npz(tiny_run / "results/lr_sweep/data/seed~1.npz")
+    row = t[(t["eval_id"] == "optimizer~adam/lr~10/seed~1") & (t["step"] == step)].iloc[0]
+    data = dict(load_npz(tiny_run / "results/lr_sweep/data/seed~1.npz"))
+    data.update(test_set(1, data["beta"], TINY["defaults"]["n_test"], TINY["defaults"]["label_noise_std"]))
     w = load_npz(tiny_run / "results/lr_sweep/train/optimizer~adam/lr~10/seed~1/weights.npz")
-    m = E.evaluate_snapshot(w["W"][list(w["probe_steps"]).index(3)], data, TINY["defaults"]["reg_lambda"])
+    W = w["W"][list(w["probe_steps"]).index(step)]
+    m = E.evaluate_snapshot(W, data, TINY["defaults"]["reg_lambda"])
     for k, v in m.items():
         assert row[k] == pytest.approx(v, rel=1e-12)
-    W = w["W"][-1].astype(np.float64)
+    W = W.astype(np.float64)
     assert row["lambda_max"] == pytest.approx(np.linalg.svd(W, compute_uv=False)[0] ** 2, rel=1e-9)
     assert row["frob_norm2"] == pytest.approx(np.sum(W**2), rel=1e-9)
+    assert row["train_id"] == "optimizer~adam/lr~10/seed~1" and row["lr"] == 10.0
 
 
 def test_esd_table_is_whole(tiny_run):
@@ -137,22 +119,44 @@ def edited(work: Path, edit) -> dict[str, int]:
     return planned(work)
 
 
+DOWNSTREAM = {"collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
+RUNS_PER_SEED = 6  # tiny lr_sweep: 2 optimizers x 3 learning rates
+
+
 def test_adding_a_learning_rate_plans_only_the_new_runs(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0))
-    new_runs = 2 * 2  # 2 optimizers x 2 seeds
-    assert jobs == {"train": new_runs, "evaluate": new_runs, "spectra": new_runs, "tails": new_runs,
-                    "collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
+    new_runs = 2 * 2  # 2 optimizers x 2 seeds; their step 0 is the seeds' initial runs'
+    assert jobs == {"train": new_runs, "evaluate": new_runs, "spectrum": new_runs, **DOWNSTREAM}
 
 
 def test_adding_a_seed_plans_only_that_seed(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["seeds"].append(7))
-    assert jobs == {"generate_data": 1, "train": 6, "evaluate": 6, "spectra": 6, "tails": 6,
-                    "collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
+    per_seed = RUNS_PER_SEED + 1  # and the seed's initial run (step 0, shared)
+    assert jobs == {"data": 1, "train": per_seed, "evaluate": per_seed, "spectrum": per_seed, **DOWNSTREAM}
 
 
 def test_changing_reg_lambda_reruns_evaluation_not_training(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("reg_lambda", 0.1))
-    assert jobs == {"evaluate": 12, "collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
+    assert jobs == {"evaluate": 2 * (RUNS_PER_SEED + 1), **DOWNSTREAM}
+
+
+def test_changing_n_test_reruns_evaluation_not_training(copy_of_run):
+    jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("n_test", 30))
+    assert jobs == {"evaluate": 2 * (RUNS_PER_SEED + 1), **DOWNSTREAM}
+
+
+def test_changing_a_fit_setting_refits_and_never_retrains(copy_of_run):
+    jobs = edited(copy_of_run, lambda c: c["tails"].__setitem__("min_tail", 6))
+    assert jobs == {"spectrum": 2 * (RUNS_PER_SEED + 1), **DOWNSTREAM}
+
+
+def test_a_parameter_a_run_does_not_use_changes_nothing_of_that_run(copy_of_run):
+    # gamma acts only with lr_schedule: step (none here): no run job; the table's column is redrawn
+    assert edited(copy_of_run, lambda c: c["defaults"].__setitem__("gamma", 0.5)) == DOWNSTREAM
+    # momentum acts only on gd runs: the 3 x 2 gd runs retrain, the adam runs do not
+    jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("momentum", 0.5))
+    gd_runs = 3 * 2
+    assert jobs == {"train": gd_runs, "spectrum": gd_runs, "evaluate": gd_runs, **DOWNSTREAM}
 
 
 # -------------------------------------------------------------------- determinism
@@ -164,15 +168,6 @@ def test_same_config_same_numbers(tiny_run, tmp_path):
     for name in ("table", "esd"):
         a, b = table(tiny_run, name), table(again, name)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
-
-
-def test_same_numbers_without_the_job_server(tiny_run, tmp_path):
-    write_config(tmp_path, TINY)
-    smk(tmp_path, "-j", "2", "all", env={**os.environ, "HTCORE_NO_JOBSERVER": "1"})
-    log = (tmp_path / "results/logs/lr_sweep/evaluate/optimizer~gd/lr~10/seed~0.log").read_text()
-    assert "import_s=0.0000" not in log  # really ran as a plain process
-    for name in ("table", "esd"):
-        pd.testing.assert_frame_equal(table(tiny_run, name), table(tmp_path, name), check_exact=True)
 
 
 # --------------------------------------------------------------------- divergence
