@@ -204,3 +204,41 @@ def all_targets():
 shell.prefix(f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
 
 ENV = "../envs/htstudy.yaml"
+
+
+# ------------------------------------------------------------ scheduler cost
+# Snakemake 9.27 wakes its scheduler on a timer (--max-jobs-per-timespan, default
+# 100/1s) but starts a NEW timer thread on every pass of its scheduling loop,
+# including the passes that earlier timers trigger: the live timers grow by one per
+# finished job, and with them the passes per second. Profiled on a 40-run tiny grid
+# (170 jobs): 5,445 passes, each re-selecting among all ready jobs, ~60 % of the
+# Snakemake process's CPU. One pending timer wakes the scheduler just as well.
+# Measured by benchmarks/bench_scale.py, which runs with and without it
+# (HTSTUDY_SNAKEMAKE_TIMERS=1 leaves Snakemake's timers as they are; README, "Speed").
+# Remove this when Snakemake keeps a single timer itself.
+def _one_pending_reevaluation_timer():
+    import threading
+
+    from snakemake.scheduling import job_scheduler
+
+    cls = job_scheduler.JobScheduler
+    if (os.environ.get("HTSTUDY_SNAKEMAKE_TIMERS") == "1" or getattr(cls, "_one_timer", False)
+            or not hasattr(cls, "_schedule_reevalutation")):
+        return
+
+    def schedule_reevaluation(self, delay):
+        if getattr(self, "_timer_pending", False):
+            return
+        self._timer_pending = True
+
+        def fire():
+            self._timer_pending = False  # before the wake-up, so that pass re-arms it
+            self._open_jobs.release()
+
+        threading.Timer(delay, fire).start()
+
+    cls._schedule_reevalutation = schedule_reevaluation
+    cls._one_timer = True
+
+
+_one_pending_reevaluation_timer()
