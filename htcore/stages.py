@@ -31,8 +31,9 @@ Jobs and what they share:
     for evolution experiments the feature ESD (``feature_esd.parquet``).
 ``collect`` / ``collect_updates`` (one per experiment)
     the experiment's tables (htcore.collect). Their spec is the experiment's
-    configuration (``Experiment.source``), which they expand again into its runs: a
-    list of thousands of runs would not fit on a command line.
+    configuration (``Experiment.source``), which they expand again into its runs, and
+    the per-run rules' output patterns: a list of thousands of runs or files would not
+    fit on a command line.
 ``figure`` / ``claims``
     one figure of an experiment; the claim verdicts of the study.
 
@@ -210,29 +211,38 @@ def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature
     _write_esd(feature_esd, spec, steps[:len(esds)], esds, p["h"], with_eval=True)
 
 
-def collect(spec: Mapping[str, Any], eval: list[str], spectrum: list[str], trace: list[str],
-            esd: list[str], table: str, esd_table: str) -> None:
+def _collected(spec: Mapping[str, Any]):
+    """The experiment's runs and the per-run files to collect. ``spec``: ``source``
+    (the experiment's configuration, expanded again here) and ``inputs``: name ->
+    (train or eval, the per-run rule's output pattern with ``{run}``). The paths are
+    not on the command line: a grid of thousands of runs would not fit there."""
+    from htcore.config import expand_experiment
+
+    exp = expand_experiment(spec["source"])
+    ids = {kind: [getattr(r, f"{kind}_id") for r in exp.unique(kind, with_inits=True)] for kind in ("train", "eval")}
+    paths = {name: [pattern.format(run=i) for i in ids[kind]] for name, (kind, pattern) in spec["inputs"].items()}
+    return exp.run_table(), paths
+
+
+def collect(spec: Mapping[str, Any], table: str, esd_table: str) -> None:
     """The experiment's ``table.parquet`` and ``esd.parquet`` (htcore.collect)."""
     from htcore import collect as c
-    from htcore.config import expand_experiment
     from htcore.io import write_frame
 
-    runs = expand_experiment(spec).run_table()
-    write_frame(table, c.table(runs, eval, spectrum, trace))
-    write_frame(esd_table, c.esd(runs, esd))
+    runs, paths = _collected(spec)
+    write_frame(table, c.table(runs, paths["eval"], paths["spectrum"], paths["trace"]))
+    write_frame(esd_table, c.esd(runs, paths["esd"]))
 
 
-def collect_updates(spec: Mapping[str, Any], update_sv: list[str], overlaps: list[str],
-                    feature_esd: list[str], sv_table: str, overlaps_table: str, feature_table: str) -> None:
+def collect_updates(spec: Mapping[str, Any], sv_table: str, overlaps_table: str, feature_table: str) -> None:
     """An evolution experiment's ``update_sv``, ``overlaps`` and ``feature_esd`` tables."""
     from htcore import collect as c
-    from htcore.config import expand_experiment
     from htcore.io import write_frame
 
-    runs = expand_experiment(spec).run_table()
-    write_frame(sv_table, c.concat(update_sv))
-    write_frame(overlaps_table, c.concat(overlaps))
-    write_frame(feature_table, c.feature_esd(runs, feature_esd))
+    runs, paths = _collected(spec)
+    write_frame(sv_table, c.concat(paths["update_sv"]))
+    write_frame(overlaps_table, c.concat(paths["overlaps"]))
+    write_frame(feature_table, c.feature_esd(runs, paths["feature_esd"]))
 
 
 def figure(spec: Mapping[str, Any], tables: list[str], png: str, pdf: str) -> None:
@@ -315,11 +325,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           memory=_mem_spectrum),
     Stage("evaluate", evaluate, ("data", "weights"), ("out", "feature_esd"),
           imports=("numpy", "pyarrow.parquet", "scipy.linalg"), memory=_mem_evaluate),
-    Stage("collect", collect, ("eval", "spectrum", "trace", "esd"), ("table", "esd_table"),
-          imports=("pandas", "pyarrow.parquet"), lists=("eval", "spectrum", "trace", "esd")),
-    Stage("collect_updates", collect_updates, ("update_sv", "overlaps", "feature_esd"),
-          ("sv_table", "overlaps_table", "feature_table"), imports=("pandas", "pyarrow.parquet"),
-          lists=("update_sv", "overlaps", "feature_esd")),
+    Stage("collect", collect, (), ("table", "esd_table"), imports=("pandas", "pyarrow.parquet")),
+    Stage("collect_updates", collect_updates, (), ("sv_table", "overlaps_table", "feature_table"),
+          imports=("pandas", "pyarrow.parquet")),
     Stage("figure", figure, ("tables",), ("png", "pdf"), imports=("pandas", "matplotlib.pyplot"),
           lists=("tables",), from_params=("tables",)),
     Stage("claims", claims, ("tables",), ("out", "html"), imports=("pandas", "scipy.stats"), lists=("tables",),

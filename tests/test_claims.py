@@ -54,6 +54,9 @@ def test_adam_spikes_at_smaller_lr_both_ways():
     # GD never spikes in the grid: the ratio is a lower bound (1000 / 0.001), still >= 100
     bound = C.judge_adam_spikes_at_smaller_lr({"lr_sweep/table": sweep({"adam": 0.001, "gd": np.inf})})
     assert verdicts(bound) == [C.HOLDS] and "lower bound" in bound[0]["evidence"]
+    # Adam never spikes in the grid, GD does: ratio 0, against the claim (log10(0) crashed the job)
+    quiet = C.judge_adam_spikes_at_smaller_lr({"lr_sweep/table": sweep({"adam": np.inf, "gd": 1000.0})})
+    assert verdicts(quiet) == [C.FAILS] and quiet[0]["value"] == 0 and "Adam never spiked" in quiet[0]["evidence"]
 
 
 def test_adam_aligns_in_one_step():

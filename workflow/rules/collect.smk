@@ -5,12 +5,12 @@
 
 rule collect:
     input:
-        unpack(collect_inputs),
+        unpack(inputs_of("collect")),
     output:
         table="results/{experiment}/table.parquet",
         esd_table="results/{experiment}/esd.parquet",
     params:
-        spec=experiment_spec,
+        spec=collect_spec_of("collect"),
         code=code_hash("collect"),
     log:
         "results/logs/{experiment}/collect.log",
@@ -25,13 +25,13 @@ rule collect:
 
 rule collect_updates:
     input:
-        unpack(collect_updates_inputs),
+        unpack(inputs_of("collect_updates")),
     output:
         sv_table="results/{experiment}/update_sv.parquet",
         overlaps_table="results/{experiment}/overlaps.parquet",
         feature_table="results/{experiment}/feature_esd.parquet",
     params:
-        spec=experiment_spec,
+        spec=collect_spec_of("collect_updates"),
         code=code_hash("collect_updates"),
     log:
         "results/logs/{experiment}/collect_updates.log",

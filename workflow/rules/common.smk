@@ -101,11 +101,6 @@ def train_priority(wildcards):
     return 10 if steps >= 1000 else 0
 
 
-def experiment_spec(wildcards):
-    """What collect expands again into the experiment's runs (htcore.config.expand_experiment)."""
-    return hc.to_json(STUDY.experiments[wildcards.experiment].source)
-
-
 # -------------------------------------------------------------------- targets
 def per_run(experiment, kind, pattern):
     """`pattern` for every distinct `kind` id (train or eval) of an experiment,
@@ -115,23 +110,38 @@ def per_run(experiment, kind, pattern):
             for r in exp.unique(kind, with_inits=True)]
 
 
-def collect_inputs(wildcards):
-    e = wildcards.experiment
+def collected(rule):
+    """What collect / collect_updates read: name -> (train or eval, per-run output pattern)."""
     return {
-        "eval": per_run(e, "eval", rules.evaluate.output.out),
-        "spectrum": per_run(e, "train", rules.spectrum.output.table),
-        "trace": per_run(e, "train", rules.train.output.trace),
-        "esd": per_run(e, "train", rules.spectrum.output.esd),
-    }
+    "collect": {"eval": ("eval", rules.evaluate.output.out), "spectrum": ("train", rules.spectrum.output.table),
+                "trace": ("train", rules.train.output.trace), "esd": ("train", rules.spectrum.output.esd)},
+    "collect_updates": {"update_sv": ("train", rules.spectrum.output.update_sv),
+                        "overlaps": ("train", rules.spectrum.output.overlaps),
+                        "feature_esd": ("eval", rules.evaluate.output.feature_esd)},
+    }[rule]
 
 
-def collect_updates_inputs(wildcards):
-    e = wildcards.experiment
-    return {
-        "update_sv": per_run(e, "train", rules.spectrum.output.update_sv),
-        "overlaps": per_run(e, "train", rules.spectrum.output.overlaps),
-        "feature_esd": per_run(e, "eval", rules.evaluate.output.feature_esd),
-    }
+def inputs_of(rule):
+    """The per-run files a collect rule reads (its inputs)."""
+
+    def inputs(wildcards):
+        e = wildcards.experiment
+        return {name: per_run(e, kind, pattern) for name, (kind, pattern) in collected(rule).items()}
+
+    return inputs
+
+
+def collect_spec_of(rule):
+    """Its spec: the experiment's configuration (htcore.config.expand_experiment) and
+    the patterns of the files it reads (not the files: thousands would not fit on a
+    command line)."""
+
+    def spec(wildcards):
+        e = wildcards.experiment
+        patterns = {name: (kind, pattern.replace("{experiment}", e)) for name, (kind, pattern) in collected(rule).items()}
+        return hc.to_json({"source": STUDY.experiments[e].source, "inputs": patterns})
+
+    return spec
 
 
 def experiment_table(experiment, name):
