@@ -11,7 +11,8 @@ work, ``max_rss_mb`` the process's peak resident memory. The benchmark scripts
 (benchmarks/) read it.
 
 ``python -m htcore check [results]`` opens every artifact under results/ and lists
-the damaged ones (htcore.check).
+the damaged ones (htcore.check); ``python -m htcore params`` prints the study's
+parameters (htcore.params) as the README's table.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
                             nargs="+" if name in st.lists else None)
     chk = sub.add_parser("check", help="open every artifact under results/ and list the damaged ones")
     chk.add_argument("results", nargs="?", default="results")
+    sub.add_parser("params", help="print the study's parameters (htcore.params) as a Markdown table")
     return ap
 
 
@@ -68,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         from htcore.check import main as check
 
         return check(args.results)
+    if args.stage == "params":
+        from htcore.params import markdown_table
+
+        print(markdown_table(), end="")
+        return 0
     _set_threads(args.threads)
     stage = STAGES[args.stage]
     if "pandas" not in stage.imports and "pandas" not in sys.modules:

@@ -162,10 +162,14 @@ def schema_defs() -> dict[str, Any]:
     return defs
 
 
-def column_docs() -> list[tuple[str, str, str]]:
-    """(name, stage, doc + where it applies) of every parameter, for the README."""
-    out = []
+def markdown_table() -> str:
+    """The parameters as the README's Markdown table (``python -m htcore params``;
+    tests/test_params.py checks that the README holds exactly this)."""
+    def text(v):
+        return "null" if v is None else ("true" if v is True else "false" if v is False else str(v))
+
+    lines = ["| parameter | stage | default | used by | meaning |", "|---|---|---|---|---|"]
     for p in PARAMS:
-        when = f" (only when {p.applies[0]} is {' or '.join(map(str, p.applies[1]))})" if p.applies else ""
-        out.append((p.name, p.stage, p.doc + when))
-    return out
+        used_by = f"{p.applies[0]} = {' or '.join(map(str, p.applies[1]))}" if p.applies else "every run"
+        lines.append(f"| `{p.name}` | {p.stage} | `{text(p.default)}` | {used_by} | {p.doc.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
