@@ -18,12 +18,14 @@ Conventions (as :mod:`htcore.tails`)
 
 The MP fit (:func:`fit_mp`)
 ---------------------------
-With ``n = max(h, d)`` and ratio ``gamma = p / n <= 1``, an ``h x d`` matrix of iid
-entries of variance ``sigma^2`` has its ``p`` non-zero eigenvalues, divided by
-``n sigma^2``, distributed by the MP law on ``[(1 - sqrt gamma)^2, (1 + sqrt
-gamma)^2]``; so the bulk edges are ``lambda_pm = sigma^2 (sqrt h +- sqrt d)^2``.
+With ``n = max(h, d)`` and the aspect ratio ``aspect = p / n = min(h, d) / max(h, d)
+<= 1`` (called ``aspect``, not ``gamma``, which in the config is StepLR's decay), an
+``h x d`` matrix of iid entries of variance ``sigma^2`` has its ``p`` non-zero
+eigenvalues, divided by ``n sigma^2``, distributed by the MP law on ``[(1 - sqrt
+aspect)^2, (1 + sqrt aspect)^2]``; so the bulk edges are ``lambda_pm = sigma^2
+(sqrt h +- sqrt d)^2``.
 
-* ``sigma^2`` by **median matching**: ``median(eigs) / (n * MP median(gamma))``. The
+* ``sigma^2`` by **median matching**: ``median(eigs) / (n * MP median(aspect))``. The
   median ignores spikes and a thin tail, unlike the mean (``||W||_F^2 / (h d)``),
   which a single large spike inflates.
 * Edge margin: the Tracy-Widom scale of the largest eigenvalue (Johnstone 2001),
@@ -101,7 +103,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from htcore import tails
+from htcore import tail_checks, tails
 
 __all__ = [
     "TW_MARGIN",
@@ -174,7 +176,7 @@ class MPFit:
         ks: two-sided KS distance between the eigenvalues below the spike threshold
             and the fitted MP law.
         mass_fraction_outside: share of ``sum(eigs)`` above the spike threshold.
-        h, d: the shape of ``W``; gamma: ``min(h, d) / max(h, d)``.
+        h, d: the shape of ``W``; aspect: ``min(h, d) / max(h, d)``.
         n_eigs: ``p = min(h, d)``, the eigenvalues used.
         lambda_max: the largest eigenvalue.
         status: ``"ok"``, ``"non-finite"`` or ``"degenerate"`` (median zero).
@@ -191,7 +193,7 @@ class MPFit:
     mass_fraction_outside: float
     h: int
     d: int
-    gamma: float
+    aspect: float
     n_eigs: int
     lambda_max: float
     status: str
@@ -201,66 +203,66 @@ class MPFit:
     strip_rounds: int = 0
 
 
-def _edges(gamma):
-    return (1.0 - math.sqrt(gamma)) ** 2, (1.0 + math.sqrt(gamma)) ** 2
+def _edges(aspect):
+    return (1.0 - math.sqrt(aspect)) ** 2, (1.0 + math.sqrt(aspect)) ** 2
 
 
-def _theta_of(x, gamma):
+def _theta_of(x, aspect):
     """``theta`` with ``x = a + (b - a) cos^2(theta / 2)`` (0 at the upper edge b, pi at a).
 
     ``tan(theta / 2) = sqrt((b - x) / (x - a))``: well conditioned at both edges.
     """
-    a, b = _edges(gamma)
+    a, b = _edges(aspect)
     x = np.asarray(x, dtype=np.float64)
     return 2.0 * np.arctan2(np.sqrt(np.clip(b - x, 0.0, None)), np.sqrt(np.clip(x - a, 0.0, None)))
 
 
-def _cdf_of_theta(theta, gamma):
-    """MP CDF at ``x = 1 + gamma + 2 sqrt(gamma) cos(theta)``, closed form.
+def _cdf_of_theta(theta, aspect):
+    """MP CDF at ``x = 1 + aspect + 2 sqrt(aspect) cos(theta)``, closed form.
 
-    With ``m = 1 + gamma``, ``r = 2 sqrt(gamma)``, ``k = (1 - sqrt gamma) / (1 + sqrt
-    gamma)``, integrating the density ``sqrt((b - x)(x - a)) / (2 pi gamma x)``:
-    ``F = (2/pi) [((1+gamma)(pi - theta) + 2 sqrt(gamma) sin theta) / (4 gamma)
-    - (1-gamma)/(2 gamma) (pi/2 - arctan(k tan(theta/2)))]``.
+    With ``m = 1 + aspect``, ``r = 2 sqrt(aspect)``, ``k = (1 - sqrt aspect) /
+    (1 + sqrt aspect)``, integrating the density ``sqrt((b - x)(x - a)) / (2 pi aspect x)``:
+    ``F = (2/pi) [((1+aspect)(pi - theta) + 2 sqrt(aspect) sin theta) / (4 aspect)
+    - (1-aspect)/(2 aspect) (pi/2 - arctan(k tan(theta/2)))]``.
     """
-    sg = math.sqrt(gamma)
+    sg = math.sqrt(aspect)
     k = (1.0 - sg) / (1.0 + sg)
-    first = (1.0 - gamma) / (2.0 * gamma) * (np.pi / 2.0 - np.arctan(k * np.tan(theta / 2.0)))
-    second = ((1.0 + gamma) * (np.pi - theta) + 2.0 * sg * np.sin(theta)) / (4.0 * gamma)
+    first = (1.0 - aspect) / (2.0 * aspect) * (np.pi / 2.0 - np.arctan(k * np.tan(theta / 2.0)))
+    second = ((1.0 + aspect) * (np.pi - theta) + 2.0 * sg * np.sin(theta)) / (4.0 * aspect)
     cdf = np.clip((2.0 / np.pi) * (second - first), 0.0, 1.0)
     return np.where(theta <= 0.0, 1.0, np.where(theta >= np.pi, 0.0, cdf))
 
 
-def mp_cdf(x, gamma: float) -> np.ndarray:
-    """CDF of the Marchenko-Pastur law with ratio ``0 < gamma <= 1`` and unit scale.
+def mp_cdf(x, aspect: float) -> np.ndarray:
+    """CDF of the Marchenko-Pastur law with ratio ``0 < aspect <= 1`` and unit scale.
 
     The law of the non-zero eigenvalues of ``X^T X / n`` for ``X`` of shape ``n x p``,
-    iid unit-variance entries, ``gamma = p / n``; support ``[(1-sqrt gamma)^2,
-    (1+sqrt gamma)^2]``. Closed form (substituting ``x = 1 + gamma + 2 sqrt(gamma)
+    iid unit-variance entries, ``aspect = p / n``; support ``[(1-sqrt aspect)^2,
+    (1+sqrt aspect)^2]``. Closed form (substituting ``x = 1 + aspect + 2 sqrt(aspect)
     cos theta`` in the density), exact to round-off.
     """
-    if not 0.0 < gamma <= 1.0:
-        raise ValueError(f"gamma must be in (0, 1], got {gamma}")
-    return _cdf_of_theta(_theta_of(x, gamma), gamma)
+    if not 0.0 < aspect <= 1.0:
+        raise ValueError(f"aspect must be in (0, 1], got {aspect}")
+    return _cdf_of_theta(_theta_of(x, aspect), aspect)
 
 
-def mp_quantile(q, gamma: float) -> np.ndarray:
+def mp_quantile(q, aspect: float) -> np.ndarray:
     """Inverse of :func:`mp_cdf` (vectorised bisection, ~1e-15 relative).
 
-    Also a sampler: ``mp_quantile(rng.random(N), gamma)`` draws N iid MP values.
+    Also a sampler: ``mp_quantile(rng.random(N), aspect)`` draws N iid MP values.
     """
-    if not 0.0 < gamma <= 1.0:
-        raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+    if not 0.0 < aspect <= 1.0:
+        raise ValueError(f"aspect must be in (0, 1], got {aspect}")
     q = np.asarray(q, dtype=np.float64)
     lo = np.zeros_like(q)  # theta = 0 is the upper edge (cdf 1)
     hi = np.full_like(q, np.pi)  # theta = pi the lower edge (cdf 0)
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        above = _cdf_of_theta(mid, gamma) > q  # cdf decreases in theta
+        above = _cdf_of_theta(mid, aspect) > q  # cdf decreases in theta
         lo = np.where(above, mid, lo)
         hi = np.where(above, hi, mid)
     theta = 0.5 * (lo + hi)
-    a, b = _edges(gamma)
+    a, b = _edges(aspect)
     return a + (b - a) * np.cos(theta / 2.0) ** 2  # no cancellation near a = 0
 
 
@@ -273,8 +275,8 @@ def _failed_mp(h, d, status, lambda_max=float("nan")) -> MPFit:
 def _bulk_fit(x: np.ndarray, n: int, p: int):
     """MP fit of the ``p`` smallest-first values ``x`` as an ``n x p`` noise matrix:
     ``(sigma2, lambda_minus, lambda_plus, margin, margin_low)`` by median matching."""
-    gamma = p / n
-    sigma2 = float(np.median(x)) / (n * float(mp_quantile(0.5, gamma)))
+    aspect = p / n
+    sigma2 = float(np.median(x)) / (n * float(mp_quantile(0.5, aspect)))
     sn, sp = math.sqrt(n), math.sqrt(p)
     margin = TW_MARGIN * sigma2 * (sn + sp) * (1.0 / sn + 1.0 / sp) ** (1.0 / 3.0)
     margin_low = TW_MARGIN * sigma2 * (sn - sp) * max(1.0 / sp - 1.0 / sn, 0.0) ** (1.0 / 3.0)
@@ -366,7 +368,7 @@ def fit_mp(eigs, h: int, d: int) -> MPFit:
         mass_fraction_outside=mass_out,
         h=h,
         d=d,
-        gamma=p / n,
+        aspect=p / n,
         n_eigs=p,
         lambda_max=lam_max,
         status="ok",
@@ -480,8 +482,9 @@ def tail_summary(
     * ``bootstrap`` (bool), ``n_boot`` (int, 0 without bootstrap), ``seed`` (int).
     * ``ks_gof_p``, ``ks_alpha_ci_low``, ``ks_alpha_ci_high`` (95%), and
       ``llr_<alt>_R``, ``llr_<alt>_p`` for ``<alt>`` in exponential, lognormal,
-      truncated_power_law (:func:`htcore.tails.compare_alternatives`): computed
-      only when ``bootstrap=True``, NaN otherwise.
+      truncated_power_law (:mod:`htcore.tail_checks`: :func:`~htcore.tail_checks.gof_pvalue`,
+      :func:`~htcore.tail_checks.alpha_ci`, :func:`~htcore.tail_checks.compare_alternatives`):
+      computed only when ``bootstrap=True``, NaN otherwise.
 
     Integer columns of a failed fit (indices, counts) are null (None), float
     columns NaN; ``*_status`` says why, so an average over runs never mixes in a
@@ -515,9 +518,9 @@ def tail_summary(
     nan = float("nan")
     gof, ci, llr = nan, (nan, nan), dict.fromkeys(_ALTERNATIVES, (nan, nan))
     if bootstrap:
-        gof = tails.gof_pvalue(top, ks, n_boot=n_boot, seed=seed)
-        ci = tails.alpha_ci(top, n_boot=n_boot, seed=seed)
-        llr = tails.compare_alternatives(top, ks)
+        gof = tail_checks.gof_pvalue(top, ks, n_boot=n_boot, seed=seed)
+        ci = tail_checks.alpha_ci(top, n_boot=n_boot, seed=seed)
+        llr = tail_checks.compare_alternatives(top, ks)
     row["ks_gof_p"] = float(gof)
     row["ks_alpha_ci_low"], row["ks_alpha_ci_high"] = float(ci[0]), float(ci[1])
     for alt in _ALTERNATIVES:

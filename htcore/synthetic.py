@@ -69,10 +69,10 @@ def pareto_tail(h: int, d: int, mass: float, alpha: float, seed: int) -> np.ndar
     of density exponent ``alpha`` starting at the MP upper edge."""
     rng = np.random.default_rng(seed)
     n, p = max(h, d), min(h, d)
-    gamma = p / n
+    aspect = p / n
     m = int(round(mass * p))
-    bulk = n * mp_quantile(rng.random(p - m), gamma)
-    edge = n * (1 + math.sqrt(gamma)) ** 2
+    bulk = n * mp_quantile(rng.random(p - m), aspect)
+    edge = n * (1 + math.sqrt(aspect)) ** 2
     tail = edge * rng.random(m) ** (-1.0 / (alpha - 1.0))
     return np.sort(np.concatenate([bulk, tail]))
 

@@ -1,5 +1,5 @@
 """Shared fixtures and helpers: the repository root, the schema, the tiny config, the
-shrunk paper config, and running Snakemake on a config in a temp dir."""
+shrunk paper config, Pareto samples, and running Snakemake on a config in a temp dir."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -60,6 +61,12 @@ def shrink(config: dict) -> dict:
             grid["lr"] = [0.01, 1.0, 100.0, 3000.0]
         exp["seeds"] = exp["seeds"][:2]
     return c
+
+
+def pareto(alpha: float, n: int, seed: int, xmin: float = 1.0) -> np.ndarray:
+    """n iid draws of a continuous power law p(x) ~ x^-alpha on [xmin, inf)."""
+    u = np.random.default_rng(seed).random(n)
+    return xmin * (1.0 - u) ** (-1.0 / (alpha - 1.0))
 
 
 # ------------------------------------------------------------- running snakemake

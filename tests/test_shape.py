@@ -52,28 +52,28 @@ def label_of(w: np.ndarray) -> tuple[str, MPFit, PowerLawFit]:
 # ------------------------------------------------------------------ the MP law
 
 
-@pytest.mark.parametrize("gamma", [0.05, 0.5, 2 / 3, 1.0])
-def test_mp_cdf_matches_numerical_integral(gamma):
+@pytest.mark.parametrize("aspect", [0.05, 0.5, 2 / 3, 1.0])
+def test_mp_cdf_matches_numerical_integral(aspect):
     from scipy.integrate import quad
 
-    a, b = (1 - math.sqrt(gamma)) ** 2, (1 + math.sqrt(gamma)) ** 2
+    a, b = (1 - math.sqrt(aspect)) ** 2, (1 + math.sqrt(aspect)) ** 2
 
     def density(x):
-        return math.sqrt(max((b - x) * (x - a), 0.0)) / (2 * math.pi * gamma * x)
+        return math.sqrt(max((b - x) * (x - a), 0.0)) / (2 * math.pi * aspect * x)
 
     for x in np.linspace(a, b, 7)[1:-1]:
         expected = quad(density, a, x, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
-        assert mp_cdf(x, gamma) == pytest.approx(expected, abs=1e-9)
-    assert mp_cdf(a - 1e-12, gamma) == 0.0 and mp_cdf(b + 1e-12, gamma) == 1.0
-    assert mp_cdf(a, gamma) == pytest.approx(0.0, abs=1e-15)
-    assert mp_cdf(b, gamma) == pytest.approx(1.0, abs=1e-15)
+        assert mp_cdf(x, aspect) == pytest.approx(expected, abs=1e-9)
+    assert mp_cdf(a - 1e-12, aspect) == 0.0 and mp_cdf(b + 1e-12, aspect) == 1.0
+    assert mp_cdf(a, aspect) == pytest.approx(0.0, abs=1e-15)
+    assert mp_cdf(b, aspect) == pytest.approx(1.0, abs=1e-15)
     q = np.array([1e-6, 0.1, 0.5, 0.9, 1 - 1e-6])
-    np.testing.assert_allclose(mp_cdf(mp_quantile(q, gamma), gamma), q, atol=1e-12)
+    np.testing.assert_allclose(mp_cdf(mp_quantile(q, aspect), aspect), q, atol=1e-12)
 
 
 def test_mp_quantile_samples_follow_the_law():
     x = mp_quantile(np.random.default_rng(0).random(20000), 0.5)
-    # the mean of MP(gamma) with unit scale is 1, the variance gamma
+    # the mean of MP(aspect) with unit scale is 1, the variance aspect
     assert x.mean() == pytest.approx(1.0, abs=0.02)
     assert x.var() == pytest.approx(0.5, abs=0.02)
 
