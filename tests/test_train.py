@@ -348,3 +348,19 @@ def test_cpu_path_of_every_activation_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", [{"activation": "relu"}, {"activation": "erf"}, {"activation": "gelu"},
+                                  {"optimizer": "sign_gd", "lr": 0.01}, {"optimizer": "momentum", "lr": 500.0,
+                                                                          "momentum": 0.9}])
+def test_cuda_backend_matches_cpu_reference_beyond_the_paper(case):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    data = generate(0, d=64, h=96, n=256, n_test=8, label_noise_std=0.3)
+    p = {**P, "optimizer": "adam", "lr": 1.0, "steps": 5, "probe_steps": [0, 5], "batch_size": 256, **case}
+    cpu = T.train(p, 0, data, "cpu")
+    gpu = T.train(p, 0, data, "cuda")
+    assert gpu.device == "cuda" and np.abs(cpu.W[1] - cpu.W[0]).max() > 1e-2
+    np.testing.assert_allclose(gpu.W, cpu.W, rtol=1e-3, atol=1e-3)
