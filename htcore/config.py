@@ -355,6 +355,9 @@ def _check_lr(value: Any, where: str) -> None:
 
 
 def _semantic_checks(name: str, p: Mapping[str, Any], where: str) -> None:
+    if p["teacher_kind"] == "multi_index" and p["teacher_k"] > p["d"]:
+        raise ConfigError(f"{where}: teacher_k {p['teacher_k']} is larger than d = {p['d']} "
+                          f"(the teacher's directions are orthonormal in R^d)")
     if p["batch_size"] is not None and p["batch_size"] > p["n"]:
         raise ConfigError(f"{where}: batch_size {p['batch_size']} is larger than n = {p['n']}")
     probes = resolve_probe_steps(p["probe_steps"], p["steps"])
@@ -473,13 +476,14 @@ def expand_experiment(source: Mapping[str, Any]) -> Experiment:
 
 def _with_inits(name: str, runs: list[Run], axes: tuple[str, ...]) -> tuple[list[Run], list[Run]]:
     """Give each run that snapshots step 0 among other steps the seed's initial run:
-    a run of 0 steps with the same data, weight normalisation and evaluation
-    settings (every other training parameter at its default, since none of them
-    acts before the first update). Its ids start with ``init~0/``."""
-    init_axes = [a for a in axes if a in STAGE_PARAMS["data"] or a == "weight_norm"]
+    a run of 0 steps with the same data, evaluation settings and the training
+    parameters that act at step 0 (``at_step0``: weight normalisation, activation;
+    every other training parameter at its default, since none of them acts before
+    the first update). Its ids start with ``init~0/``."""
+    init_axes = [a for a in axes if a in STAGE_PARAMS["data"] or P.BY_NAME[a].at_step0]
     eval_axes = [a for a in axes if P.BY_NAME[a].stage == "eval"]
     train_defaults = {k: P.DEFAULTS[k] for k in STAGE_PARAMS["train"]
-                      if P.BY_NAME[k].stage == "train" and k != "weight_norm"}
+                      if P.BY_NAME[k].stage == "train" and not P.BY_NAME[k].at_step0}
     inits: dict[str, Run] = {}
     out = []
     for r in runs:

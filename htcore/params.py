@@ -14,7 +14,10 @@ One :class:`Param` per parameter says everything the rest of the project needs:
 * ``applies``: which runs use it, as ``(parameter, values)``: ``adam_beta1`` only
   when ``optimizer`` is ``adam``. A parameter that a run does not use is left out of
   that run's job specs, so editing it re-runs nothing of that run;
-* ``gridable``: whether it may be a grid axis (``probe_steps`` may not: it is a list).
+* ``gridable``: whether it may be a grid axis (``probe_steps`` may not: it is a list);
+* ``at_step0``: a training parameter that already acts on the step-0 snapshot
+  (``weight_norm`` rescales W0, ``activation`` shapes its features): the seed's
+  shared initial run keeps the run's value.
 
 Adding a parameter: one ``Param`` below, plus the code that reads it (``p[name]``
 in the stage that uses it). The schema, validation, run specs, run ids and the
@@ -40,6 +43,9 @@ class Param:
     gridable: bool = True
     #: Python type of the resolved value (RunParams field)
     type: Any = field(default=None)
+    #: a training parameter that already acts on step 0 (the snapshot or its
+    #: evaluation): the seed's initial run keeps the run's value (htcore.config)
+    at_step0: bool = False
 
 
 def _num(lo=None, hi=None, *, excl_lo=False, excl_hi=False, integer=False) -> dict[str, Any]:
@@ -64,15 +70,27 @@ PARAMS: tuple[Param, ...] = (
           "evaluation, so changing it never retrains", _num(1, 10000000, integer=True), type=int),
     Param("label_noise_std", "data", 0.3, "rho: std of the label noise (at most 100: labels softplus(beta^T x) "
           "are O(1), beyond 100 the signal is lost in the noise)", _num(0, 100), type=float),
+    Param("teacher_kind", "data", "single_index", "teacher: single_index (y = g(beta*^T x) + noise) or "
+          "multi_index (a committee y = (1/sqrt(k)) sum_j g(b_j^T x) + noise over the k orthonormal columns of B*; "
+          "k = 1 is the single-index teacher)", {"enum": ["single_index", "multi_index"]}, type=str),
+    Param("teacher_k", "data", 1, "number of teacher directions k (multi_index; at most 1000, and at most d)",
+          _num(1, 1000, integer=True), applies=("teacher_kind", ("multi_index",)), type=int),
+    Param("teacher_link", "data", "softplus", "teacher link g: softplus (the paper's), relu, tanh, or he2 "
+          "(z^2 - 1: information exponent 2, which one gradient step does not learn at n ~ d)",
+          {"enum": ["softplus", "relu", "tanh", "he2"]}, type=str),
+    Param("activation", "train", "tanh", "student activation sigma in f(x) = a^T sigma(Wx/sqrt(d))/sqrt(h): tanh "
+          "(the paper's), relu, erf or gelu (exact, erf form); the read-out features use it too",
+          {"enum": ["tanh", "relu", "erf", "gelu"]}, type=str, at_step0=True),
     Param("fix_last_layer", "train", True, "freeze the last layer a (only W trains)", {"type": "boolean"},
           type=bool),
-    Param("optimizer", "train", "adam", "full-batch optimizer: gd (plain gradient step, with momentum if "
-          "momentum > 0) or adam", {"enum": ["gd", "adam"]}, type=str),
+    Param("optimizer", "train", "adam", "optimizer: gd (plain gradient step, with momentum if momentum > 0), "
+          "adam, sign_gd (w - lr sign(g): Adam's limit at beta1 = beta2 = 0, eps -> 0) or momentum (heavy-ball "
+          "GD, torch.optim.SGD semantics)", {"enum": ["gd", "adam", "sign_gd", "momentum"]}, type=str),
     Param("lr", "train", 1.0, "learning rate (> 0 and finite, no upper bound: a diverging run is a result and "
           "is recorded as diverged; YAML needs a dot and a sign for exponents - 1.0e+20, not 1e20)",
           _num(0, excl_lo=True), type=float),
-    Param("momentum", "train", 0.0, "GD momentum (torch.optim.SGD semantics)", _num(0, 1, excl_hi=True),
-          applies=("optimizer", ("gd",)), type=float),
+    Param("momentum", "train", 0.0, "GD momentum (torch.optim.SGD semantics; 0 with optimizer momentum is "
+          "plain GD)", _num(0, 1, excl_hi=True), applies=("optimizer", ("gd", "momentum")), type=float),
     Param("weight_decay", "train", 0.0, "L2 weight decay added to the gradient", _num(0), type=float),
     Param("adam_beta1", "train", 0.9, "Adam first-moment decay", _num(0, 1, excl_hi=True),
           applies=("optimizer", ("adam",)), type=float),
@@ -100,7 +118,7 @@ PARAMS: tuple[Param, ...] = (
     Param("gamma", "train", 0.6, "StepLR decay factor, 0 < gamma <= 1 (above 1 the learning rate would grow, "
           "not decay)", _num(0, 1, excl_lo=True), applies=("lr_schedule", ("step",)), type=float),
     Param("weight_norm", "train", False, "rescale W to Frobenius norm sqrt(h*d) before each step",
-          {"type": "boolean"}, type=bool),
+          {"type": "boolean"}, type=bool, at_step0=True),
     Param("reg_lambda", "eval", 0.01, "ridge read-out regularisation lambda (at most 10^6: the penalty "
           "lambda (n/h) I then outweighs Z^T Z by ~10^6 and the read-out is zero to the precision the losses "
           "are reported at)", _num(0, 1000000, excl_lo=True), type=float),

@@ -87,6 +87,11 @@ def _write_esd(path: str, spec: Mapping[str, Any], steps: np.ndarray, esds: list
     }, meta={"spec": to_json(spec)})
 
 
+def teacher(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's teacher (htcore.models.Teacher fields) from its parameters."""
+    return {"kind": p["teacher_kind"], "k": p.get("teacher_k", 1), "link": p["teacher_link"]}
+
+
 # ------------------------------------------------------------------- stages
 
 def data(spec: Mapping[str, Any], out: str) -> None:
@@ -94,7 +99,7 @@ def data(spec: Mapping[str, Any], out: str) -> None:
     from htcore import data as data_mod
 
     p = spec["params"]
-    save_npz(out, data_mod.generate(spec["seed"], p["d"], p["h"], p["n"], p["label_noise_std"]))
+    save_npz(out, data_mod.generate(spec["seed"], p["d"], p["h"], p["n"], None, p["label_noise_std"], teacher(p)))
 
 
 def train(spec: Mapping[str, Any], data: str, weights: str, trace: str) -> None:
@@ -188,12 +193,12 @@ def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature
     from htcore.baselines import loss_baselines
 
     p = spec["params"]
-    arrays = load_npz(data)
-    arrays.update(data_mod.test_set(spec["seed"], arrays["beta"], p["n_test"], p["label_noise_std"]))
+    arrays = dict(load_npz(data))
+    arrays.update(data_mod.test_set(spec["seed"], p["d"], p["n_test"], p["label_noise_std"], teacher(p)))
     w, steps, Ws = _snapshots(spec, weights)
-    rows: dict[str, list] = {m: [] for m in evaluate_mod.METRICS}
+    rows: dict[str, list] = {m: [] for m in evaluate_mod.metric_names(teacher(p)["k"])}
     for W in Ws:
-        m = evaluate_mod.evaluate_snapshot(W, arrays, p["reg_lambda"], p["readout_scaling"])
+        m = evaluate_mod.evaluate_snapshot(W, arrays, p["reg_lambda"], p["readout_scaling"], p["activation"])
         for k in rows:
             rows[k].append(m[k])
     n = len(steps)
@@ -204,9 +209,10 @@ def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature
         "diverged": (first_bad >= 0) & (steps >= first_bad),
         "first_bad_step": np.full(n, first_bad, dtype=np.int64),
         **{k: np.array(v, dtype=np.float64) for k, v in rows.items()},
-        **{k: np.full(n, v) for k, v in loss_baselines(p["label_noise_std"]).items()},
+        **{k: np.full(n, v) for k, v in loss_baselines(p["label_noise_std"], p["teacher_link"], teacher(p)["k"],
+                                                         p["activation"]).items()},
     }, meta={"spec": to_json(spec)})
-    esds = ([evaluate_mod.feature_esd(arrays["X_probe"], W, p["readout_scaling"]) for W in Ws]
+    esds = ([evaluate_mod.feature_esd(arrays["X_probe"], W, p["readout_scaling"], p["activation"]) for W in Ws]
             if spec.get("features") else [])
     _write_esd(feature_esd, spec, steps[:len(esds)], esds, p["h"], with_eval=True)
 

@@ -1,14 +1,24 @@
-"""Training the two-layer student with full-batch (or minibatch) GD or Adam.
+"""Training the two-layer student with full-batch (or minibatch) GD, Adam, sign-GD or
+heavy-ball momentum.
 
-Model: f(x) = a^T tanh(W x / sqrt(d)) / sqrt(h), loss = mean squared error over the
-batch. Only W trains unless ``fix_last_layer`` is false.
+Model: f(x) = a^T sigma(W x / sqrt(d)) / sqrt(h), loss = mean squared error over the
+batch, sigma = ``activation`` (``tanh``, the paper's, ``relu``, ``erf`` or ``gelu``;
+see :mod:`htcore.models`). Only W trains unless ``fix_last_layer`` is false.
 
-The update rules follow ``torch.optim.SGD`` (momentum, L2 weight decay added to the
-gradient, dampening 0) and ``torch.optim.Adam`` (bias-corrected, eps outside the
-square root) exactly, and ``torch.optim.lr_scheduler.StepLR`` for the schedule.
-The gradient is written out by hand, so the same code runs on NumPy arrays (the CPU
-reference; no torch import, which costs ~1.5 s per process) and on torch tensors
-(CUDA). Arithmetic is float32 as in the authors' code.
+The update rules follow ``torch.optim.SGD`` (``gd`` and ``momentum``: momentum,
+L2 weight decay added to the gradient, dampening 0) and ``torch.optim.Adam``
+(``adam``: bias-corrected, eps outside the square root) exactly, and
+``torch.optim.lr_scheduler.StepLR`` for the schedule. ``sign_gd`` is w <- w - lr
+sign(g + wd w) (sign(0) = 0), Adam's limit at beta1 = beta2 = 0 and eps -> 0.
+The gradient (and sigma') is written out by hand, so the same code runs on NumPy
+arrays (the CPU reference; no torch import, which costs ~1.5 s per process) and on
+torch tensors (CUDA). Arithmetic is float32 as in the authors' code. The tanh path
+performs the same operations in the same order as before the other activations
+existed, so its numbers are unchanged.
+
+Run parameters read here beyond the paper's: ``activation`` (default ``tanh`` when
+absent) and the optimizer names ``sign_gd`` and ``momentum`` (which uses
+``momentum``); an unknown name is a ValueError.
 
 Weight normalisation (``weight_norm``): W is rescaled to ``||W||_F = sqrt(h d)``
 before every update **and** before the last snapshot, so every snapshot (W_0 to
@@ -33,6 +43,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from htcore import models
 from htcore.data import rng
 
 #: Above this many steps, training reports progress with an ETA on stderr (the log).
@@ -68,11 +79,17 @@ class _Numpy:
     tanh = staticmethod(np.tanh)
     sqrt = staticmethod(np.sqrt)
     abs = staticmethod(np.abs)
+    sign = staticmethod(np.sign)
     zeros_like = staticmethod(np.zeros_like)
     isfinite = staticmethod(np.isfinite)
 
     def to_numpy(self, x):
         return np.array(x)
+
+    def activation(self, name: str):
+        """(sigma, sigma') of an activation name, NumPy."""
+        models.check_activation(name)
+        return models.ACTIVATIONS[name], models.ACTIVATION_DERIVATIVES[name]
 
     def take(self, x, idx):
         return x[idx]
@@ -86,7 +103,28 @@ class _Torch:
         self.device = torch.device(device)
         self.name = device
         self.tanh, self.sqrt, self.abs = torch.tanh, torch.sqrt, torch.abs
+        self.sign = torch.sign
         self.zeros_like, self.isfinite = torch.zeros_like, torch.isfinite
+
+    def activation(self, name: str):
+        """(sigma, sigma') of an activation name, torch; sigma' by hand as in NumPy."""
+        torch = self.torch
+        models.check_activation(name)
+        c_erf, c_phi = 2.0 / math.sqrt(math.pi), 1.0 / math.sqrt(2.0 * math.pi)
+
+        def tanh_prime(u):
+            t = torch.tanh(u)
+            return 1.0 - t * t
+
+        def gelu_prime(u):
+            return 0.5 * (1.0 + torch.erf(u / math.sqrt(2.0))) + u * torch.exp(-0.5 * (u * u)) * c_phi
+
+        return {
+            "tanh": (torch.tanh, tanh_prime),
+            "relu": (torch.relu, lambda u: (u > 0).to(u.dtype)),
+            "erf": (torch.erf, lambda u: c_erf * torch.exp(-(u * u))),
+            "gelu": (torch.nn.functional.gelu, gelu_prime),
+        }[name]
 
     def asarray(self, x):
         return self.torch.tensor(np.asarray(x, dtype=np.float32), device=self.device)
@@ -139,18 +177,25 @@ def frobenius_norm(W, xp) -> float:
     return m * math.sqrt(float(((W / m) ** 2).sum()))
 
 
-def loss_and_grads(W, a, X, y, xp, need_a: bool, need_W: bool = True):
+def loss_and_grads(W, a, X, y, xp, need_a: bool, need_W: bool = True, activation: str = "tanh"):
     """MSE loss of the student on (X, y) and its gradients w.r.t. W and a (None
-    where not needed)."""
+    where not needed). ``activation``: a name in ``models.ACTIVATIONS``; for tanh,
+    sigma' = 1 - tanh^2 is formed from the activations themselves (the paper's path)."""
     n, d = X.shape
     h = W.shape[0]
-    T = xp.tanh((X @ W.T) / math.sqrt(d))
+    U = (X @ W.T) / math.sqrt(d)
+    if activation == "tanh":
+        T, dsigma = xp.tanh(U), None
+    else:
+        sigma, dsigma = xp.activation(activation)
+        T = sigma(U)
     r = (T @ a) / math.sqrt(h) - y
     loss = float((r * r).mean())
     if not need_W:
         return loss, None, None
     c = 2.0 / (n * math.sqrt(h))
-    G = (1.0 - T * T) * (r[:, None] * c) * a[None, :]
+    S = (1.0 - T * T) if dsigma is None else dsigma(U)
+    G = S * (r[:, None] * c) * a[None, :]
     gW = (G.T @ X) / math.sqrt(d)
     ga = (T.T @ r) * c if need_a else None
     return loss, gW, ga
@@ -161,8 +206,8 @@ class _Optimizer:
 
     def __init__(self, p: Mapping[str, Any], xp):
         # a run's spec carries only the parameters its optimizer uses (htcore.params)
-        self.kind = p["optimizer"]
-        self.momentum = p["momentum"] if self.kind == "gd" else 0.0
+        self.kind = models.check_optimizer(p["optimizer"])
+        self.momentum = p["momentum"] if self.kind in ("gd", "momentum") else 0.0
         self.wd = p["weight_decay"]
         if self.kind == "adam":
             self.b1, self.b2, self.eps = p["adam_beta1"], p["adam_beta2"], p["adam_eps"]
@@ -175,7 +220,9 @@ class _Optimizer:
         if self.wd:
             g = g + self.wd * w
         self.t += 1
-        if self.kind == "gd":
+        if self.kind == "sign_gd":
+            return w - lr * xp.sign(g)
+        if self.kind in ("gd", "momentum"):
             if self.momentum:
                 self.buf = g if self.buf is None else self.momentum * self.buf + g
                 g = self.buf
@@ -218,7 +265,8 @@ def train(p: Mapping[str, Any], seed: int, data: Mapping[str, np.ndarray], devic
     """Run ``p['steps']`` updates from (W0, a0) and snapshot W at the probe steps.
 
     ``p`` holds the run's training parameters (see htcore.config.TRAIN_PARAMS) with
-    ``batch_size`` and ``probe_steps`` resolved; ``device`` is a resolved device.
+    ``batch_size`` and ``probe_steps`` resolved, and optionally ``activation``
+    (default tanh); ``device`` is a resolved device.
     """
     t0 = time.perf_counter()
     xp = backend(device)
@@ -228,6 +276,7 @@ def train(p: Mapping[str, Any], seed: int, data: Mapping[str, np.ndarray], devic
     X, y = xp.asarray(data["X"]), xp.asarray(data["y"])
     W, a = xp.asarray(data["W0"]), xp.asarray(data["a0"])
     train_a = not p["fix_last_layer"]
+    activation = models.check_activation(p.get("activation", "tanh"))
     opt_W, opt_a = _Optimizer(p, xp), _Optimizer(p, xp)
     batches = batch_indices(seed, X.shape[0], int(p["batch_size"]), steps)
     target_norm = math.sqrt(h * d)
@@ -249,7 +298,8 @@ def train(p: Mapping[str, Any], seed: int, data: Mapping[str, np.ndarray], devic
                 W = W * (target_norm / frobenius_norm(W, xp))
             idx = batches[t] if t < steps else None
             Xb, yb = (X, y) if idx is None else (xp.take(X, idx), xp.take(y, idx))
-            loss[t], gW, ga = loss_and_grads(W, a, Xb, yb, xp, train_a, need_W=t < steps)
+            loss[t], gW, ga = loss_and_grads(W, a, Xb, yb, xp, train_a, need_W=t < steps,
+                                               activation=activation)
             if not finite(W, loss[t]):
                 first_bad = t
                 break

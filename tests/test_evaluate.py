@@ -74,3 +74,94 @@ def test_non_finite_snapshot_gives_nan_metrics(data):
     W = data["W0"].copy()
     W[0, 0] = np.nan
     assert all(math.isnan(v) for v in E.evaluate_snapshot(W, data, 0.01).values())
+
+
+# --- activations and k-direction teachers beyond the paper ----------------------------
+
+from scipy.linalg import subspace_angles  # noqa: E402
+
+
+def _sigma(name, u):
+    return {"tanh": math.tanh, "relu": lambda v: max(v, 0.0), "erf": math.erf,
+            "gelu": lambda v: 0.5 * v * (1 + math.erf(v / math.sqrt(2)))}[name](u)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "erf", "gelu"])
+def test_features_of_each_activation_match_hand_computation(data, activation):
+    X, W = data["X_probe"][:4], data["W0"]
+    d, h = 15, 25
+    Z = E.features(X, W, "spec", activation)
+    assert Z.dtype == np.float64
+    for i in range(4):
+        for j in (0, 7, 24):
+            pre = sum(float(W[j, k]) * float(X[i, k]) for k in range(d)) / math.sqrt(d)
+            assert Z[i, j] == pytest.approx(_sigma(activation, pre) / math.sqrt(h), rel=1e-5, abs=1e-7)
+    esd = E.feature_esd(X, W, "spec", activation)
+    assert esd.sum() == pytest.approx(float((Z**2).sum()), rel=1e-9)  # trace of Z^T Z
+
+
+def test_tanh_features_are_bit_identical_to_the_paper_code(data):
+    X, W = data["X_test"], data["W0"]
+    ref = np.tanh((X @ W.T) / np.float32(math.sqrt(15))).astype(np.float64) / math.sqrt(25)
+    assert E.features(X, W).tobytes() == ref.tobytes() == E.features(X, W, activation="tanh").tobytes()
+
+
+def _orthonormal(g, d, k):
+    return np.linalg.qr(g.standard_normal((d, k)))[0]
+
+
+def test_subspace_alignment_of_a_planted_subspace_and_its_invariances():
+    g = np.random.default_rng(1)
+    d, h, k = 30, 45, 3
+    B = _orthonormal(g, d, k)
+    U = _orthonormal(g, h, k)
+    W = U @ np.diag([9.0, 7.0, 5.0]) @ B.T  # span(B) is exactly W's top-3 right subspace
+    np.testing.assert_allclose(E.subspace_alignment(W, B), 1.0, atol=1e-10)
+    W = W + 0.05 * g.standard_normal((h, d))
+    cos = E.subspace_alignment(W, B)
+    ref = np.sort(np.cos(subspace_angles(E.top_right_singular_subspace(W, k), B)))[::-1]
+    np.testing.assert_allclose(cos, ref, atol=1e-10)
+    assert np.all(np.diff(cos) <= 0) and 0.95 < cos[-1] < 1.0
+    R = _orthonormal(g, d, d)  # rotate the input space: W -> W R^T, B -> R B
+    Qk = _orthonormal(g, k, k)  # another basis of span(B)
+    Qh = _orthonormal(g, h, h)  # rotate the hidden space
+    np.testing.assert_allclose(E.subspace_alignment(W @ R.T, R @ B), cos, atol=1e-10)
+    np.testing.assert_allclose(E.subspace_alignment(Qh @ W, B @ Qk), cos, atol=1e-10)
+    # one direction: the k = 1 cosine is teacher_alignment's number
+    assert E.subspace_alignment(W, B[:, :1])[0] == pytest.approx(E.teacher_alignment(W, B[:, 0]), abs=1e-12)
+
+
+def test_subspace_alignment_of_random_weights_is_small():
+    # a Gaussian W's top-k right subspace is uniformly random: E[sum cos^2] = k^2 / d
+    g = np.random.default_rng(2)
+    d, h, k, reps = 120, 80, 3, 40
+    B = _orthonormal(g, d, k)
+    s2 = np.array([np.sum(E.subspace_alignment(g.standard_normal((h, d)), B) ** 2) for _ in range(reps)])
+    assert abs(s2.mean() - k * k / d) < 4 * s2.std() / math.sqrt(reps)
+    assert s2.mean() < 0.15
+
+
+def test_evaluate_snapshot_with_a_k_direction_teacher():
+    d, k = 15, 3
+    data = generate(3, d=d, h=25, n=80, n_test=30, label_noise_std=0.2,
+                    teacher={"kind": "multi_index", "k": k, "link": "tanh"})
+    W = data["W0"] + 6 * np.outer(np.ones(25), data["B"][:, 0]).astype(np.float32)
+    m = E.evaluate_snapshot(W, data, 0.01, activation="erf")
+    assert tuple(m) == E.metric_names(k) == E.METRICS + ("sim_cos_1", "sim_cos_2", "sim_cos_3")
+    cos = E.subspace_alignment(W, data["B"])
+    assert m["sim"] == pytest.approx(cos.mean(), rel=1e-12) and m["sim_cos_1"] == pytest.approx(cos[0])
+    assert m["sim_cos_1"] > 0.99 and m["sim_cos_3"] < 0.9  # one direction planted, not three
+    Z = E.features(data["X_probe"], W, activation="erf")
+    a_hat = E.ridge(Z, data["y_probe"].astype(np.float64), 0.01)
+    assert m["train_loss"] == pytest.approx(np.mean((Z @ a_hat - data["y_probe"]) ** 2), rel=1e-6)
+    W[0, 0] = np.inf
+    bad = E.evaluate_snapshot(W, data, 0.01)
+    assert set(bad) == set(E.metric_names(k)) and all(math.isnan(v) for v in bad.values())
+
+
+def test_k1_sim_is_teacher_alignment_bit_for_bit(data):
+    W = data["W0"] + 3 * np.outer(np.ones(25), data["beta"]).astype(np.float32)
+    m = E.evaluate_snapshot(W, data, 0.01)
+    assert m["sim"] == E.teacher_alignment(W, data["beta"]) and tuple(m) == E.METRICS
+    as_matrix = {k: v for k, v in data.items() if k != "beta"} | {"B": data["beta"][:, None]}
+    assert E.evaluate_snapshot(W, as_matrix, 0.01)["sim"] == m["sim"]
