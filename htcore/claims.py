@@ -200,13 +200,13 @@ def judge_adam_aligns_in_one_step(t):
                  + ", ".join(f"{lr:g}: {_fmt(v)}" for lr, v in st["mean"].items()))]
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Spearman's rho and its one-sided p-value for a negative trend."""
+def spearman(x: np.ndarray, y: np.ndarray, alternative: str = "less") -> tuple[float, float]:
+    """Spearman's rho and its one-sided p-value for a negative trend (``greater``: positive)."""
     from scipy import stats
 
     if len(x) < 3 or np.unique(x).size < 2:
         return math.nan, math.nan
-    res = stats.spearmanr(x, y, alternative="less")
+    res = stats.spearmanr(x, y, alternative=alternative)
     return float(res.statistic), float(res.pvalue)
 
 
@@ -407,6 +407,82 @@ def judge_features_show_spike(t):
 
 
 #: Every claim, in the order of the report page.
+# ------------------------------------------------------------------ judges: beyond the paper
+
+#: Spearman rho of the outlier count against k above which the count tracks k, below
+#: which it does not (the rank's ordering over seeds x k, one-sided)
+RANK_RHO_HOLDS, RANK_RHO_FAILS = 0.7, 0.3
+#: sign-GD's spike learning rate within this factor of Adam's (either way) reproduces it
+SIGN_LR_FACTOR = 10.0
+
+
+def judge_spikes_track_teacher_rank(t):
+    df = spectral(t["teacher_rank/table"])
+    step = _first_probe(df)
+    at = df[df["step"] == step]
+    out = []
+    for case, sub in _cases(at, ["optimizer", "lr"]):
+        k = sub["teacher_k"].to_numpy(dtype=float)
+        count = sub["n_spikes"].fillna(0).to_numpy(dtype=float)
+        rho, p = spearman(k, count, alternative="greater")
+        per_k = sub.groupby("teacher_k")["n_spikes"].median()
+        if not np.isfinite(rho):
+            verdict = INCONCLUSIVE
+        elif rho >= RANK_RHO_HOLDS and p < 0.05:
+            verdict = HOLDS
+        elif rho <= RANK_RHO_FAILS:
+            verdict = FAILS
+        else:
+            verdict = INCONCLUSIVE
+        out.append(_row(case, f"Spearman rho of the number of outliers above the MP edge at step {step} against "
+                        f"the teacher's k, over seeds and k (spread: one-sided p)", rho, p,
+                        f">= {RANK_RHO_HOLDS:g} with p < 0.05 holds, <= {RANK_RHO_FAILS:g} does not", verdict,
+                        "median outliers per k: " + ", ".join(f"k={int(kk)}: {_fmt(v)}" for kk, v in per_k.items())))
+    return out
+
+
+def judge_tail_grows_for_every_rank(t):
+    df = spectral(t["teacher_rank/table"])
+    out = []
+    for case, sub in _cases(df[df["teacher_k"] > 1], ["optimizer", "lr"]):
+        ok, notes = [], []
+        for (k, seed), run in sub.sort_values("step").groupby(["teacher_k", "seed"]):
+            labels = run["shape_label"].to_numpy()
+            grew = bool(np.isin(labels[-1], TAIL)) and "bulk+spike" in set(labels[:-1])
+            ok.append(grew)
+            notes.append(f"k={k} seed {seed}: {labels[1] if len(labels) > 1 else labels[0]} -> {labels[-1]}")
+        share = float(np.mean(ok)) if ok else math.nan
+        out.append(_row(case, "share of runs with k > 1 that are bulk+spike at some step and heavy-tailed at "
+                        "the last", share, math.nan, f">= {SEED_MAJORITY:g} holds, <= {SEED_MINORITY:g} does not",
+                        by_share(share) if ok else INCONCLUSIVE, "; ".join(notes)))
+    return out
+
+
+def judge_sign_gd_spikes_like_adam(t):
+    df = spectral(t["optimizer_family/table"])
+    step = _first_probe(df)
+    s = spike_lr(df[df["step"] == step]).pivot(index="seed", columns="optimizer")
+    if not {"adam", "sign_gd"} <= set(s["lr_spike"].columns):
+        return [_row(verdict=INCONCLUSIVE, evidence="needs adam and sign_gd in the sweep")]
+    adam, sign = s["lr_spike"]["adam"], s["lr_spike"]["sign_gd"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (sign / adam).to_numpy(dtype=float)
+    med = float(np.median(ratio))
+    within = (ratio <= SIGN_LR_FACTOR) & (ratio >= 1 / SIGN_LR_FACTOR)
+    if np.all(within):
+        verdict = HOLDS
+    elif np.isfinite(med) and (med >= SIGN_LR_FACTOR**2 or med <= SIGN_LR_FACTOR**-2) or np.isinf(med):
+        verdict = FAILS
+    else:
+        verdict = INCONCLUSIVE
+    gd = s["lr_spike"]["gd"] if "gd" in s["lr_spike"] else pd.Series(dtype=float)
+    return [_row("", f"lr where sign-GD first shows an outlier / lr where Adam does, at step {step} "
+                 "(median over seeds)", med, math.nan,
+                 f"within x{SIGN_LR_FACTOR:g} either way in every seed holds, beyond x{SIGN_LR_FACTOR**2:g} "
+                 "does not", verdict,
+                 f"sign-GD lr {sorted(set(sign))}, Adam lr {sorted(set(adam))}, GD lr {sorted(set(gd))}")]
+
+
 CLAIMS: tuple[Claim, ...] = (
     Claim("bulk_spike_one_step", "After one large step the spectrum of W is Bulk+Spike (an MP bulk plus "
           "outliers).", ("esd_evolution/table",), judge_bulk_spike_after_one_step),
@@ -430,6 +506,12 @@ CLAIMS: tuple[Claim, ...] = (
           "learning rate.", ("lr_sweep/table", "minibatch_contrast/table"), judge_minibatch_changes_alpha),
     Claim("features_show_spike", "Reviewers: a spike in W shows up in the features' ESD.",
           ("esd_evolution/table", "esd_evolution/feature_esd"), judge_features_show_spike),
+    Claim("spikes_track_teacher_rank", "Beyond the paper: with a k-direction teacher, the number of outliers "
+          "after one step tracks k.", ("teacher_rank/table",), judge_spikes_track_teacher_rank),
+    Claim("tail_grows_for_every_rank", "Beyond the paper: with k > 1 teacher directions the tail still grows "
+          "from the spikes.", ("teacher_rank/table",), judge_tail_grows_for_every_rank),
+    Claim("sign_gd_spikes_like_adam", "Beyond the paper: sign-GD (Adam without moments) reaches the spike at "
+          "Adam's small learning rates.", ("optimizer_family/table",), judge_sign_gd_spikes_like_adam),
 )
 
 

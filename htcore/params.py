@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Iterable, Mapping
 
+from htcore import models
+
 STAGES = ("data", "train", "eval")
 
 
@@ -72,20 +74,20 @@ PARAMS: tuple[Param, ...] = (
           "are O(1), beyond 100 the signal is lost in the noise)", _num(0, 100), type=float),
     Param("teacher_kind", "data", "single_index", "teacher: single_index (y = g(beta*^T x) + noise) or "
           "multi_index (a committee y = (1/sqrt(k)) sum_j g(b_j^T x) + noise over the k orthonormal columns of B*; "
-          "k = 1 is the single-index teacher)", {"enum": ["single_index", "multi_index"]}, type=str),
+          "k = 1 is the single-index teacher)", {"enum": list(models.TEACHER_KINDS)}, type=str),
     Param("teacher_k", "data", 1, "number of teacher directions k (multi_index; at most 1000, and at most d)",
           _num(1, 1000, integer=True), applies=("teacher_kind", ("multi_index",)), type=int),
     Param("teacher_link", "data", "softplus", "teacher link g: softplus (the paper's), relu, tanh, or he2 "
           "(z^2 - 1: information exponent 2, which one gradient step does not learn at n ~ d)",
-          {"enum": ["softplus", "relu", "tanh", "he2"]}, type=str),
+          {"enum": list(models.LINKS)}, type=str),
     Param("activation", "train", "tanh", "student activation sigma in f(x) = a^T sigma(Wx/sqrt(d))/sqrt(h): tanh "
           "(the paper's), relu, erf or gelu (exact, erf form); the read-out features use it too",
-          {"enum": ["tanh", "relu", "erf", "gelu"]}, type=str, at_step0=True),
+          {"enum": list(models.ACTIVATIONS)}, type=str, at_step0=True),
     Param("fix_last_layer", "train", True, "freeze the last layer a (only W trains)", {"type": "boolean"},
           type=bool),
     Param("optimizer", "train", "adam", "optimizer: gd (plain gradient step, with momentum if momentum > 0), "
           "adam, sign_gd (w - lr sign(g): Adam's limit at beta1 = beta2 = 0, eps -> 0) or momentum (heavy-ball "
-          "GD, torch.optim.SGD semantics)", {"enum": ["gd", "adam", "sign_gd", "momentum"]}, type=str),
+          "GD, torch.optim.SGD semantics)", {"enum": list(models.OPTIMIZERS)}, type=str),
     Param("lr", "train", 1.0, "learning rate (> 0 and finite, no upper bound: a diverging run is a result and "
           "is recorded as diverged; YAML needs a dot and a sign for exponents - 1.0e+20, not 1e20)",
           _num(0, excl_lo=True), type=float),

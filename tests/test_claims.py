@@ -158,3 +158,44 @@ def test_features_show_spike_both_ways():
     flat = shown.assign(eigenvalue=shown["eigenvalue"].where(shown["eigenvalue"] < 100, 3.7))
     t["esd_evolution/feature_esd"] = flat
     assert verdicts(C.judge_features_show_spike(t)) == [C.FAILS]
+
+
+# ------------------------------------------------------------------ beyond the paper
+
+def rank_table(spikes_per_k, last_label="heavy-tailed", optimizer="adam", lr=1.0) -> pd.DataFrame:
+    """A teacher_rank-like table: k x seed x step 0..3; ``spikes_per_k(k, seed)`` outliers
+    at steps >= 1 (bulk+spike), ``last_label`` at the last step."""
+    rows = []
+    for k, seed, step in itertools.product((1, 2, 4, 8), SEEDS, range(4)):
+        n = spikes_per_k(k, seed) if step > 0 else 0
+        label = "random-like" if step == 0 else (last_label if step == 3 else "bulk+spike")
+        rows.append({"experiment": "teacher_rank", "optimizer": optimizer, "lr": lr, "teacher_k": k, "seed": seed,
+                     "step": step, "train_id": f"{k}/{seed}", "eval_id": f"{k}/{seed}", "diverged": False,
+                     "n_spikes": n, "shape_label": label})
+    return pd.DataFrame(rows)
+
+
+def test_spikes_track_teacher_rank_both_ways():
+    tracks = C.judge_spikes_track_teacher_rank({"teacher_rank/table": rank_table(lambda k, s: k)})
+    assert verdicts(tracks) == [C.HOLDS] and tracks[0]["value"] == pytest.approx(1.0)
+    assert "k=8: 8" in tracks[0]["evidence"]
+    flat = C.judge_spikes_track_teacher_rank({"teacher_rank/table": rank_table(lambda k, s: 1 + s % 2)})
+    assert verdicts(flat) == [C.FAILS] and abs(flat[0]["value"]) < 0.3
+
+
+def test_tail_grows_for_every_rank_both_ways():
+    grows = C.judge_tail_grows_for_every_rank({"teacher_rank/table": rank_table(lambda k, s: k)})
+    assert verdicts(grows) == [C.HOLDS] and grows[0]["value"] == 1.0
+    stays = C.judge_tail_grows_for_every_rank({"teacher_rank/table": rank_table(lambda k, s: k, "bulk+spike")})
+    assert verdicts(stays) == [C.FAILS] and stays[0]["value"] == 0.0
+
+
+def test_sign_gd_spikes_like_adam_both_ways():
+    def family(spike_from):
+        t = sweep(spike_from)
+        return {"optimizer_family/table": t.assign(experiment="optimizer_family")}
+
+    alike = C.judge_sign_gd_spikes_like_adam(family({"gd": 1000.0, "adam": 0.01, "sign_gd": 0.01}))
+    assert verdicts(alike) == [C.HOLDS] and alike[0]["value"] == pytest.approx(1.0)
+    unlike = C.judge_sign_gd_spikes_like_adam(family({"gd": 1000.0, "adam": 0.01, "sign_gd": 1000.0}))
+    assert verdicts(unlike) == [C.FAILS] and unlike[0]["value"] == pytest.approx(1e5)

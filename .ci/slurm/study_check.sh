@@ -7,16 +7,17 @@
 # Study: tests/configs/tiny.yaml shrunk to lr_sweep with optimizer [gd, adam] x
 # lr [0.1, 1e20] x seed [0] (lr 1e20 diverges: its NaN rows must match too).
 # Targets: results/lr_sweep/{table,esd}.parquet and the figure `losses`:
-# 1 generate_data + 4 x (train, evaluate, spectra, tails) + collect + figure = 19
-# jobs; with the profile's groups (one SLURM job per run) 7 sbatch.
+# 1 data + 5 x (train, spectrum, evaluate) (the 4 runs and the seed's initial run,
+# which computes the shared step 0) + collect + figure = 18 jobs; with the profile's
+# groups (one SLURM job per run) 8 sbatch.
 #
 # Checks:
 #   local    the local run succeeds
 #   slurm    the SLURM run succeeds; its sbatch count (the executor's "submitted"
 #            lines) equals what a dry run with the profile predicts (group jobs +
 #            ungrouped jobs) and 1 + runs + 1 + figures, and sacct lists them all
-#            under the run's name; each group job ran its 4 rules as 4 job steps,
-#            asked for 1 CPU and the summed runtime (-t 170), and group jobs overlapped
+#            under the run's name; each group job ran its 3 rules as 3 job steps,
+#            asked for 1 CPU and the summed runtime (-t 165), and group jobs overlapped
 #   compare  table.parquet and esd.parquet of both runs equal
 #            (pandas.testing.assert_frame_equal, check_exact=True)
 #   fail     (skip with STUDY_FAIL=0) `device: cuda` with no GPU visible: the run's
@@ -88,6 +89,7 @@ for d in ("local", "slurm"):
 fail = copy.deepcopy(cfg)
 fail["device"] = "cuda"
 fail["experiments"]["lr_sweep"]["grid"] = {"optimizer": ["gd"], "lr": [0.1]}
+fail["experiments"]["lr_sweep"]["set"] = {"probe_steps": [3]}  # no step 0: no initial run, one group job
 with open(f"{work}/fail/config.yaml", "w") as f:
     yaml.safe_dump(fail, f, sort_keys=False)
 PY
@@ -154,7 +156,7 @@ if ((rc != 0)); then
     tail -n 60 "$work/slurm.log"
 else
     check "sbatch count $n_sbatch = the dry run's prediction ($predicted)" test "$n_sbatch" -eq "$predicted"
-    check "sbatch count $n_sbatch = 1 generate_data + $n_train runs + 1 collect + $n_fig figure" \
+    check "sbatch count $n_sbatch = 1 data + $n_train runs (initial runs included) + 1 collect + $n_fig figure" \
         test "$n_sbatch" -eq $((1 + n_train + 1 + n_fig))
     if ((have_sacct)) && [[ -n $run_id ]]; then
         jobs=$(timeout 10 sacct -n -X -P --name "$run_id" -o JobID,State) || jobs=
@@ -165,9 +167,9 @@ else
         steps_ok=1
         for j in $groups; do
             n=$(timeout 10 sacct -n -P -j "$j" -o JobID | grep -c "^$j\.[0-9]" || true)
-            ((n == 4)) || { say "  group job $j: $n job steps"; steps_ok=0; }
+            ((n == 3)) || { say "  group job $j: $n job steps"; steps_ok=0; }
         done
-        check "each of the $(wc -w <<<"$groups") group jobs ran train, evaluate, spectra, tails as 4 job steps" \
+        check "each of the $(wc -w <<<"$groups") group jobs ran train, spectrum, evaluate as 3 job steps" \
             test "$steps_ok" -eq 1 -a -n "$groups"
         # `_cores: local` caps each job at 1 CPU without serialising the jobs
         spans=$(timeout 10 sacct -n -X -P -j "$(tr -s ' \n' ',' <<<"$groups" | sed 's/,$//')" -o Start,End) || spans=
@@ -177,10 +179,10 @@ spans = [l.split("|") for l in sys.argv[1].split()]
 sys.exit(not any(a[0] < b[1] and b[0] < a[1] for a, b in itertools.combinations(spans, 2)))' "$spans"
     fi
     # a group job asks for 1 CPU and the sum of its steps' runtimes (profile:
-    # train 120 + evaluate 15 + spectra 15 + tails 20 min)
-    calls=$(grep "^sbatch call: .*--comment rule_run_evaluate_spectra_tails_train " "$work/slurm.log" || true)
-    check "every group job asked for -t 170 --cpus-per-task=1" test -n "$calls" -a \
-        "$(grep -c -- ' -t 170 .*--cpus-per-task=1 ' <<<"$calls")" -eq "$(grep -c . <<<"$calls")"
+    # train 120 + spectrum 30 + evaluate 15 min)
+    calls=$(grep "^sbatch call: .*--comment rule_run_evaluate_spectrum_train " "$work/slurm.log" || true)
+    check "every group job asked for -t 165 --cpus-per-task=1" test -n "$calls" -a \
+        "$(grep -c -- ' -t 165 .*--cpus-per-task=1 ' <<<"$calls")" -eq "$(grep -c . <<<"$calls")"
 fi
 
 # --- compare -------------------------------------------------------------------------
@@ -222,7 +224,7 @@ if [[ ${STUDY_FAIL:-1} != 0 ]]; then
         tlog=$(find "$work/fail/results/logs/lr_sweep/train" -name "*.log" 2>/dev/null | head -n 1)
         slog=$(sed -n 's|.*log: \(/[^ ]*slurm_logs/group_run[^ ]*\.log\) (check log.*|\1|p' "$work/fail.log" | head -n 1)
         check "exit status 1 (got $rc)" test "$rc" -eq 1
-        check "2 sbatch (generate_data, the run's group job; collect never submitted)" test "$n_fail" -eq 2
+        check "2 sbatch (data, the run's group job; collect never submitted)" test "$n_fail" -eq 2
         check "the error names the group job" grep -q "Error in group run" "$work/fail.log"
         check "the error names the train rule's log" grep -q "log: results/logs/lr_sweep/train/.*(check log file" "$work/fail.log"
         check "the train log ($tlog) holds the RuntimeError" grep -q "device: cuda was requested" "${tlog:-/dev/null}"
