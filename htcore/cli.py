@@ -1,5 +1,9 @@
 """Command line of the workflow's jobs: ``python -m htcore <stage> --spec JSON --<path> ...``.
 
+A rule runs ``htjob <stage> ...`` (:func:`command`): htcore/jobclient.py hands a
+per-run job to the fork server of local runs (htcore/jobserver.py), whose worker
+calls :func:`main` here, or runs ``python -m htcore <stage> ...``, which does too.
+
 Every sub-command is one :class:`htcore.stages.Stage`: its ``--<name>`` options are
 the stage's declared inputs and outputs, and the job calls the stage's function with
 the spec and those paths. Nothing here is specific to a stage.
@@ -104,12 +108,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def command(stage: str) -> str:
-    """The shell command of a Snakemake rule running ``stage``: the spec from
+    """The shell command of a Snakemake rule running ``stage`` (``htjob``: the job
+    client, htcore/jobclient.py, defined by the Snakefile's shell prefix): the spec from
     ``params.spec``, each declared input and output from the rule's ``input``/``output``
     of the same name (``params`` for the stage's ``from_params``), stdout and stderr
     to the rule's log."""
     st = STAGES[stage]
-    parts = [f"python -m htcore --threads {{threads}} {stage} --spec {{params.spec:q}}"]
+    parts = [f"htjob --threads {{threads}} {stage} --spec {{params.spec:q}}"]
     parts += [f"--{n.replace('_', '-')} {{{'params' if n in st.from_params else 'input'}.{n}}}" for n in st.inputs]
     parts += [f"--{n.replace('_', '-')} {{output.{n}}}" for n in st.outputs]
     return " ".join(parts) + " > {log} 2>&1"

@@ -77,17 +77,18 @@ def test_a_job_reading_a_damaged_input_fails_with_one_line(tmp_path, monkeypatch
     from htcore import cli
 
     monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
-    bad = damaged(tmp_path, "e.parquet", "truncated")
+    bad = damaged(tmp_path, "w.npz", "truncated")
+    outs = [a for name in ("esd", "table", "update-sv", "overlaps") for a in (f"--{name}", str(tmp_path / name))]
     with pytest.raises(SystemExit) as e:
-        cli.main(["concat", "--out", str(tmp_path / "out.parquet"), "--inputs", str(bad)])
-    assert str(e.value.code) == f"htcore concat: {bad}: damaged or unreadable ({_reason(bad)}); " \
+        cli.main(["spectrum", "--spec", "{}", "--weights", str(bad), "--trace", str(tmp_path / "t.parquet"), *outs])
+    assert str(e.value.code) == f"htcore spectrum: {bad}: damaged or unreadable ({_reason(bad)}); " \
                                 "delete it and re-run 'snakemake -j 8 all' to rebuild it"
-    assert not (tmp_path / "out.parquet").exists()
+    assert not any((tmp_path / name).exists() for name in ("esd", "table", "update-sv", "overlaps"))
 
 
 def _reason(path):
     with pytest.raises(io.ArtifactError) as e:
-        io.read_frame(path)
+        io.load_npz(path)
     return e.value.reason
 
 

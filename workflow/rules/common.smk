@@ -8,6 +8,7 @@ from functools import lru_cache
 import yaml
 
 import htcore.config as hc
+from htcore import jobserver
 from htcore.cli import command
 from htcore.figures import figure_names, figure_tables
 from htcore.provenance import code_hash
@@ -207,11 +208,33 @@ def all_targets():
 
 
 # ------------------------------------------------------------------ execution
-# Each rule's shell line is `python -m htcore <stage> --spec ... --<path> ...`, built
-# from the stage's declaration (htcore.cli.command). The interpreter running
-# snakemake (which has htcore installed) goes first on PATH, so no venv needs
-# activating.
-shell.prefix(f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
+# A rule's shell line is `htjob <stage> --spec ... --<path> ...`, built from the
+# stage's declaration (htcore.cli.command). `htjob` is htcore/jobclient.py (standard
+# library only, ~10 ms): for local runs it hands a per-run job to the fork server
+# started below, which forks a worker that runs htcore.cli.main, so per-run jobs skip
+# Python's start-up; without a server (SLURM, HTCORE_NO_JOBSERVER=1) it runs
+# `python -m htcore <stage> ...`. Either way: rule -> htcore.cli.main ->
+# htcore.stages.STAGES[stage].run. The interpreter running snakemake (which has
+# htcore installed) goes first on PATH, so no venv needs activating.
+JOBCLIENT = os.path.join(os.path.dirname(hc.__file__), "jobclient.py")
+shell.prefix(
+    f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; '
+    f'htjob() ( exec python -S -I "{JOBCLIENT}" "$@" ); '
+)
+
+
+# Local runs start htcore.jobserver (README, "Speed": it saves ~N % of the lr_sweep's
+# wall time); cluster executors never use it.
+onstart:
+    jobserver.start_for_jobs(local=workflow.local_exec and not workflow.remote_exec)
+
+
+onsuccess:
+    jobserver.stop_for_jobs()
+
+
+onerror:
+    jobserver.stop_for_jobs()
 
 ENV = "../envs/htstudy.yaml"
 
