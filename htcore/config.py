@@ -86,7 +86,7 @@ class Run:
     def spec(self, stage: str) -> dict[str, Any]:
         """What a job of ``stage`` (data, train or eval) needs: ids, seed and the
         parameters of that stage and the stages before it that the run uses."""
-        values = asdict(self.params)
+        values = vars(self.params)  # its fields (scalars, tuples): no deep copy
         return {
             "experiment": self.experiment,
             "seed": self.seed,
@@ -490,7 +490,7 @@ def _with_inits(name: str, runs: list[Run], axes: tuple[str, ...]) -> tuple[list
         if 0 not in r.params.probe_steps or len(r.params.probe_steps) < 2:
             out.append(r)
             continue
-        values = asdict(r.params)
+        values = dict(vars(r.params))
         values.update(train_defaults, steps=0, probe_steps=(0,), batch_size=r.params.n, lr=float(P.DEFAULTS["lr"]))
         ip = RunParams(**values)
         init = Run(experiment=name, seed=r.seed, params=ip, data_id=r.data_id,
