@@ -160,3 +160,11 @@ def test_server_stops_soon_after_its_parent_is_killed(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL
     assert wait_gone(proc.stdout.strip(), 5.0)
+
+
+def test_server_module_loads_no_numpy_before_pinning_blas_threads():
+    # NumPy imported before serve() sets OMP_NUM_THREADS=1 starts multi-threaded BLAS
+    # in the server; its forked workers then ran 1.3-3.5x slower (bench_workflow.py)
+    code = "import sys, htcore.jobserver; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
