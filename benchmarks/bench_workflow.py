@@ -7,7 +7,9 @@ imports, its work, its peak memory), and the share of the wall time that process
 start-up costs.
 
 Start-up of a job = the interpreter and htcore's CLI (measured here: the median of
-5 runs of ``python -c "import htcore.cli"``) + its ``import_s``. That is exactly what
+5 runs of ``python -c "import htcore.cli"``) + its ``import_s``; a job the fork server
+forked (``import_s`` 0) pays neither (only its ~10 ms client). Run it with
+``HTCORE_NO_JOBSERVER=1`` for the plain-process figures. That is exactly what
 a fork server (a warm process forking each job) could save, so the printed share,
 ``sum(start-up) / (J x wall)``, bounds such a server's gain. The project removed its
 fork server when this bound fell below 10 % (README, "Speed").
@@ -89,7 +91,9 @@ def main() -> int:
     tot_work = tot_start = 0.0
     for rule, rs in sorted(by_rule.items(), key=lambda kv: -sum(r["work"] for r in kv[1])):
         w = sum(r["work"] for r in rs)
-        s = sum(r["imports"] + start for r in rs)
+        # a job forked by the fork server imported nothing (import_s 0) and paid no
+        # interpreter start: only its ~10 ms client, not counted here
+        s = sum(r["imports"] + start for r in rs if r["imports"] > 0)
         tot_work += w
         tot_start += s
         print(f"{rule:<16}{len(rs):>6}{w:>9.1f}{w / len(rs):>9.2f}{sum(r['imports'] for r in rs):>11.1f}"

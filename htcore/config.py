@@ -50,7 +50,8 @@ STAGE_PARAMS = {"data": P.upto("data"), "train": P.upto("train"), "eval": P.upto
 MAX_INTEGER_LR = 10**6
 
 #: Regular expression of a run id (what the ``{run}`` wildcard may match).
-RUN_ID_REGEX = r"(?:[a-z_0-9]+~[A-Za-z0-9.+\-]+/)*seed~[0-9]+"
+#: (values may hold "_": sign_gd, multi_index)
+RUN_ID_REGEX = r"(?:[a-z_0-9]+~[A-Za-z0-9_.+\-]+/)*seed~[0-9]+"
 
 #: First segment of the ids of a seed's initial run (0 steps: the shared step 0).
 INIT = "init~0"

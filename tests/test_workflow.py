@@ -170,6 +170,15 @@ def test_same_config_same_numbers(tiny_run, tmp_path):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
+def test_same_numbers_without_the_job_server(tiny_run, tmp_path):
+    write_config(tmp_path, TINY)
+    smk(tmp_path, "-j", "2", "all", env={**os.environ, "HTCORE_NO_JOBSERVER": "1"})
+    log = (tmp_path / "results/logs/lr_sweep/evaluate/optimizer~gd/lr~10/seed~0.log").read_text()
+    assert "import_s=0.0000" not in log  # really ran as a plain process
+    for name in ("table", "esd"):
+        pd.testing.assert_frame_equal(table(tiny_run, name), table(tmp_path, name), check_exact=True)
+
+
 # --------------------------------------------------------------------- divergence
 
 def test_diverging_run_is_recorded_and_workflow_succeeds(tmp_path):
