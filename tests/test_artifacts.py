@@ -165,7 +165,7 @@ DAMAGE = {
     "data: array missing": ("results/lr_sweep/data/seed~0.npz", npz_edit(lambda z: z.pop("W0")), "no array W0"),
     "eval: truncated": (EVAL, truncate, "ArrowInvalid"),
     # probes 0 and 3; step 0 is the seed's initial run's, so the run's own table has step 3 only
-    "eval: a row written twice": (EVAL, table_edit(lambda t: pd.concat([t, t])), "2 rows, expected 1 (1 probe steps x 1)"),
+    "eval: a row written twice": (EVAL, table_edit(lambda t: pd.concat([t, t])), "steps differ from the run's probe steps"),
     "esd: random bytes": (f"{RUN.replace('train', 'spectrum')}/esd.parquet", random_bytes, "ArrowInvalid"),
     "trace: column missing": (f"{RUN}/trace.parquet", table_edit(lambda t: t.drop(columns="student_loss")),
                               "no column student_loss"),
