@@ -171,16 +171,18 @@ def rank_table(spikes_per_k, last_label="heavy-tailed", optimizer="adam", lr=1.0
         label = "random-like" if step == 0 else (last_label if step == 3 else "bulk+spike")
         rows.append({"experiment": "teacher_rank", "optimizer": optimizer, "lr": lr, "teacher_k": k, "seed": seed,
                      "step": step, "train_id": f"{k}/{seed}", "eval_id": f"{k}/{seed}", "diverged": False,
-                     "n_spikes": n, "shape_label": label})
+                     "n_spikes": n + 30 * (step > 0), "n_detached": n, "shape_label": label})
     return pd.DataFrame(rows)
 
 
 def test_spikes_track_teacher_rank_both_ways():
     tracks = C.judge_spikes_track_teacher_rank({"teacher_rank/table": rank_table(lambda k, s: k)})
     assert verdicts(tracks) == [C.HOLDS] and tracks[0]["value"] == pytest.approx(1.0)
-    assert "k=8: 8" in tracks[0]["evidence"]
+    assert "k=8: 8 (38)" in tracks[0]["evidence"]  # spikes (all outliers, the edge group included)
     flat = C.judge_spikes_track_teacher_rank({"teacher_rank/table": rank_table(lambda k, s: 1 + s % 2)})
     assert verdicts(flat) == [C.FAILS] and abs(flat[0]["value"]) < 0.3
+    one = C.judge_spikes_track_teacher_rank({"teacher_rank/table": rank_table(lambda k, s: 1)})
+    assert verdicts(one) == [C.FAILS] and one[0]["value"] == 0.0  # one spike whatever k
 
 
 def test_tail_grows_for_every_rank_both_ways():
