@@ -59,6 +59,8 @@ def shrink(config: dict) -> dict:
             grid["n"] = [scale_n[v] for v in grid["n"]]
         if "lr" in grid and len(grid["lr"]) > 4:
             grid["lr"] = [0.01, 1.0, 100.0, 3000.0]
+        if "teacher_k" in grid:
+            grid["teacher_k"] = [1, 4]
         exp["seeds"] = exp["seeds"][:2]
     return c
 

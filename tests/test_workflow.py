@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from htcore import evaluate as E
-from htcore.data import test_set
+from htcore.data import test_set as draw_test_set
 from htcore.figures import figure_names
 from htcore.io import load_npz
 
@@ -69,7 +69,7 @@ def test_table_values_equal_a_direct_computation(tiny_run, step):
     t = table(tiny_run)
     row = t[(t["eval_id"] == "optimizer~adam/lr~10/seed~1") & (t["step"] == step)].iloc[0]
     data = dict(load_npz(tiny_run / "results/lr_sweep/data/seed~1.npz"))
-    data.update(test_set(1, data["beta"], TINY["defaults"]["n_test"], TINY["defaults"]["label_noise_std"]))
+    data.update(draw_test_set(1, TINY["defaults"]["d"], TINY["defaults"]["n_test"], TINY["defaults"]["label_noise_std"]))
     w = load_npz(tiny_run / "results/lr_sweep/train/optimizer~adam/lr~10/seed~1/weights.npz")
     W = w["W"][list(w["probe_steps"]).index(step)]
     m = E.evaluate_snapshot(W, data, TINY["defaults"]["reg_lambda"])

@@ -48,20 +48,20 @@ RUN_KIND = {"data": "data", "train": "train", "spectrum": "train", "evaluate": "
 
 
 @lru_cache(maxsize=None)
-def _job(rule, experiment, run_id):
-    """(spec JSON, mem_mb) of one per-run job."""
-    kind = RUN_KIND[rule]
+def _job(stage, experiment, run_id):
+    """(spec JSON, mem_mb) of one per-run job of ``stage`` (its rule's name)."""
+    kind = RUN_KIND[stage]
     r = STUDY.run(experiment, kind, run_id)
     exp = STUDY.experiments[experiment]
     spec = r.spec(kind)
-    if rule == "train":
+    if stage == "train":
         spec["device"] = STUDY.device
-    elif rule == "spectrum":
+    elif stage == "spectrum":
         spec = {**spec, "params": {}, "skip_steps": r.skip_steps, "tails": dict(STUDY.tails),
                 "updates_top_k": STUDY.updates["top_k"] if "update_sv" in exp.tables and not r.is_init else None}
-    elif rule == "evaluate":
+    elif stage == "evaluate":
         spec = {**spec, "skip_steps": r.skip_steps, "features": "feature_esd" in exp.tables}
-    return hc.to_json(spec), STAGES[rule].mem_mb(r.params)
+    return hc.to_json(spec), STAGES[stage].mem_mb(r.params)
 
 
 def spec_of(rule):
