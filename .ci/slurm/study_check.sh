@@ -28,7 +28,7 @@
 #
 # Env: PYTHON, SNAKEMAKE (default the repo's .venv/bin/python, .venv/bin/snakemake),
 #      STUDY_WORKDIR (default /tmp/htstudy-slurm-study; wiped on start),
-#      STUDY_TIMEOUT seconds per snakemake call (default 150),
+#      STUDY_TIMEOUT seconds per snakemake call (default 300; the SLURM run took 136 s here),
 #      STUDY_FAIL=0 skips the failure scenario.
 set -euo pipefail
 
@@ -37,7 +37,7 @@ repo=$(cd "$here/../.." && pwd)
 py=${PYTHON:-$repo/.venv/bin/python}
 smk=${SNAKEMAKE:-$repo/.venv/bin/snakemake}
 work=${STUDY_WORKDIR:-/tmp/htstudy-slurm-study}
-limit=${STUDY_TIMEOUT:-150}
+limit=${STUDY_TIMEOUT:-300}
 profile=$repo/workflow/profiles/slurm
 targets=(results/lr_sweep/table.parquet results/lr_sweep/esd.parquet results/lr_sweep/figures/losses.png)
 failures=0

@@ -5,13 +5,13 @@
 # failure, timeout, Ctrl-C or SIGTERM. Exits with the command's status
 # (124 when the time limit killed it, 130/143 when interrupted).
 #
-# Env: SLURM_CMD_TIMEOUT  seconds for the command (default 300); after it the
+# Env: SLURM_CMD_TIMEOUT  seconds for the command (default 600); after it the
 #                         command gets SIGTERM, and SIGKILL 30 s later
 #      SLURM_STATE_DIR, SLURM_WITH_DBD, SLURM_UP_TIMEOUT ... see up.sh / down.sh
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-limit=${SLURM_CMD_TIMEOUT:-300}
+limit=${SLURM_CMD_TIMEOUT:-600}
 state=${SLURM_STATE_DIR:-/tmp/htstudy-slurm}
 log() { echo "[with-cluster] $*" >&2; }
 
