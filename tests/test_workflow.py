@@ -242,6 +242,20 @@ def test_bad_config_loses_nothing_already_computed(copy_of_run):
     assert before == after
 
 
+def test_long_trainings_are_scheduled_first(tmp_path):
+    # the critical path (long_horizon's 10,000 steps) must not wait behind short runs
+    cfg = copy.deepcopy(TINY)
+    cfg["experiments"]["long"] = {"set": {"steps": 1000, "probe_steps": [0, 1000]}, "grid": {"lr": [0.1]},
+                                  "seeds": [0]}
+    cfg["run"] = ["lr_sweep", "long"]
+    write_config(tmp_path, cfg)
+    out = smk(tmp_path, "-n", "all").stdout
+    jobs = out.split("rule train:")[1:]
+    long_run = [j for j in jobs if "experiment=long, run=lr~0.1/seed~0" in j.split("rule ")[0]]
+    assert len(long_run) == 1 and "priority: 10" in long_run[0].split("rule ")[0]
+    assert not any("priority:" in j.split("rule ")[0] for j in jobs if "experiment=lr_sweep" in j.split("rule ")[0])
+
+
 # --------------------------------------------------------------------------- lint
 
 def test_snakemake_lint_is_clean():
