@@ -187,6 +187,16 @@ def run_snakemake(snakefile: Path, work: Path, jobs: int, extra: list[str], dry:
     return out
 
 
+def _report_and_clean(r: dict, work: Path, keep: bool) -> None:
+    """Print a failed run's log tail and the profile (if any); remove its directory."""
+    if r["rc"]:
+        print("  --- end of the snakemake log ---\n" + r["tail"])
+    if "profile" in r:
+        print(r["profile"])
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--snakefile", type=Path, default=ROOT / "Snakefile")
@@ -214,12 +224,7 @@ def main() -> int:
         print(f"  {status}: wall {r['wall']:.1f} s, snakemake CPU {r['smk_cpu']:.2f} s"
               f" (user {r['smk_user']:.2f}, sys {r['smk_sys']:.2f}), solver CPU {r['solver_cpu']:.2f} s"
               f" in {r['solver_calls']} calls, snakemake max RSS {r['maxrss_mb']:.0f} MB", flush=True)
-        if r["rc"]:
-            print("  --- end of the snakemake log ---\n" + r["tail"])
-        if "profile" in r:
-            print(r["profile"])
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        _report_and_clean(r, work, args.keep)
 
     dry = None
     if args.dry:
@@ -228,12 +233,7 @@ def main() -> int:
         print(f"\ndry run, {args.dry} runs: optimizer [gd, adam] x {k} lr x {s} seeds, in {work}", flush=True)
         dry = run_snakemake(snakefile, work, args.jobs, extra, dry=True, profile=args.profile)
         dry.update(n=args.dry)
-        if dry["rc"]:
-            print("  --- end of the snakemake log ---\n" + dry["tail"])
-        if "profile" in dry:
-            print(dry["profile"])
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        _report_and_clean(dry, work, args.keep)
 
     print(f"\n{'runs':>6}{'jobs':>7}{'wall s':>9}{'smk CPU s':>11}{'solver s':>10}{'calls':>7}"
           f"{'ms/run':>9}{'ms/job':>9}{'RSS MB':>8}  status")
