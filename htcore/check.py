@@ -19,7 +19,10 @@ logs and benchmarks are skipped) and verifies what it can from the files themsel
 
 It lists the damaged files with the reason and prints the commands that rebuild them
 (delete them, run ``snakemake -j 8 all``: Snakemake recomputes what is missing and
-everything downstream). Exit status 1 if any file is damaged, 0 otherwise.
+everything downstream). A file of a run's step (``train/``, ``spectrum/``, ``eval/``)
+is not a Snakemake output but a file its run job keeps (htcore.memo): the commands
+delete that run's manifest (``runs/<train_id>.json``) too, so that the job runs
+again. Exit status 1 if any file is damaged, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -326,6 +329,24 @@ def check(results: str | os.PathLike) -> tuple[list[Path], dict[Path, str], list
     return checked, damaged, leftovers
 
 
+def manifests_of(results: Path, path: Path) -> list[Path]:
+    """The manifests of the run jobs that write ``path`` (none: a Snakemake output)."""
+    parts = path.relative_to(results).parts
+    if len(parts) < 4 or parts[1] not in ("train", "spectrum", "eval"):
+        return []
+    exp, run_id = results / parts[0], "/".join(parts[2:-1])
+    if parts[1] != "eval":
+        return [exp / "runs" / f"{run_id}.json"]
+    out = []
+    for m in sorted((exp / "runs").rglob("*.json")):
+        try:
+            if run_id in json.loads(m.read_text()).get("evaluate", {}):
+                out.append(m)
+        except (OSError, ValueError):
+            out.append(m)  # a damaged manifest: rebuilding it does no harm
+    return out
+
+
 def main(results: str = "results") -> int:
     """Print the damaged artifacts under ``results`` and how to rebuild them."""
     root = Path(results)
@@ -345,6 +366,7 @@ def main(results: str = "results") -> int:
         where = root.resolve().parent
         cd = "" if where == Path.cwd().resolve() else f"cd {shlex.quote(str(where))} && "
         print("Rebuild them (Snakemake then recomputes them and everything that depends on them):")
-        print("  rm " + " ".join(shlex.quote(_rel(p)) for p in damaged))
+        manifests = [m for p in damaged for m in manifests_of(root, p) if m.exists()]
+        print("  rm " + " ".join(shlex.quote(_rel(p)) for p in dict.fromkeys([*damaged, *manifests])))
         print(f"  {cd}{REBUILD}")
     return 1 if damaged else 0

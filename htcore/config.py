@@ -135,6 +135,14 @@ class Experiment:
             seen.setdefault(getattr(r, f"{stage}_id"), r)
         return list(seen.values())
 
+    @cached_property
+    def evals_by_train(self) -> dict[str, list[Run]]:
+        """train_id -> one run per distinct eval_id of that training (initial runs included)."""
+        out: dict[str, list[Run]] = {}
+        for r in self.unique("eval", with_inits=True):
+            out.setdefault(r.train_id, []).append(r)
+        return out
+
     @property
     def tables(self) -> tuple[str, ...]:
         """The experiment-level tables it produces."""

@@ -31,10 +31,10 @@ REBUILD = "snakemake -j 8 all"
 class ArtifactError(ValueError):
     """An artifact on disk cannot be read or lacks what it should hold."""
 
-    def __init__(self, path: str | os.PathLike, reason: str):
+    def __init__(self, path: str | os.PathLike, reason: str, rebuild: str = REBUILD):
         self.path, self.reason = str(path), reason
         super().__init__(f"{self.path}: damaged or unreadable ({reason}); "
-                         f"delete it and re-run '{REBUILD}' to rebuild it")
+                         f"delete it and re-run '{rebuild}' to rebuild it")
 
 
 def _reason(e: BaseException) -> str:
@@ -92,6 +92,12 @@ def _atomic(path: str | os.PathLike) -> Iterator[Path]:
         if isinstance(e, OSError):  # name the output (pyarrow's messages do not)
             raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from e
         raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path``, atomically."""
+    with _atomic(path) as tmp:
+        tmp.write_text(text)
 
 
 def save_npz(path: str | os.PathLike, arrays: Mapping[str, Any]) -> None:

@@ -18,7 +18,7 @@ import sys
 
 # htcore.stages.PER_RUN, repeated because this client imports nothing outside the
 # standard library (tests/test_jobserver.py checks they agree)
-SERVED_STAGES = ("data", "train", "spectrum", "evaluate")
+SERVED_STAGES = ("data", "run")
 
 
 def _plain(argv):

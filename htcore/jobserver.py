@@ -126,7 +126,7 @@ def serve(path: str, idle_timeout: float = 60.0) -> None:
         for mod in STAGES[stage].imports:
             importlib.import_module(mod)
     # the science modules the served stages import inside their functions
-    for mod in ("data", "train", "evaluate", "baselines", "spectra", "shape", "tails", "updates"):
+    for mod in ("data", "train", "evaluate", "baselines", "spectra", "shape", "tails", "updates", "memo"):
         importlib.import_module(f"htcore.{mod}")
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped automatically

@@ -50,7 +50,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from htcore.io import load_npz, read_table, save_npz, to_json, write_table
+from htcore.io import load_npz, read_table, save_npz, to_json, write_table, write_text
 from htcore.params import RunParams
 
 MB = 2**20
@@ -217,17 +217,98 @@ def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature
     _write_esd(feature_esd, spec, steps[:len(esds)], esds, p["h"], with_eval=True)
 
 
-def _collected(spec: Mapping[str, Any]):
-    """The experiment's runs and the per-run files to collect. ``spec``: ``source``
-    (the experiment's configuration, expanded again here) and ``inputs``: name ->
-    (train or eval, the per-run rule's output pattern with ``{run}``). The paths are
-    not on the command line: a grid of thousands of runs would not fit there."""
+# ---------------------------------------------------------------- one run
+
+#: Where each step of a run keeps its files: <root>/<experiment>/<dir>/<id>/<file>,
+#: id the run's train_id (train, spectrum) or eval_id (evaluate); output name -> file.
+LAYOUT: dict[str, tuple[str, dict[str, str]]] = {
+    "train": ("train", {"weights": "weights.npz", "trace": "trace.parquet"}),
+    "spectrum": ("spectrum", {"esd": "esd.parquet", "table": "spectrum.parquet",
+                              "update_sv": "update_sv.parquet", "overlaps": "overlaps.parquet"}),
+    "evaluate": ("eval", {"out": "eval.parquet", "feature_esd": "feature_esd.parquet"}),
+}
+
+#: What collect / collect_updates read of every run: name -> (step, its output).
+COLLECTED = {"eval": ("evaluate", "out"), "spectrum": ("spectrum", "table"), "trace": ("train", "trace"),
+             "esd": ("spectrum", "esd"), "update_sv": ("spectrum", "update_sv"),
+             "overlaps": ("spectrum", "overlaps"), "feature_esd": ("evaluate", "feature_esd")}
+
+
+def manifest(root: str, experiment: str, train_id: str) -> str:
+    """A run job's output (the rule's ``manifest``): the key of each of its steps."""
+    return f"{root}/{experiment}/runs/{train_id}.json"
+
+
+def artifacts(root: str, experiment: str, step: str, run_id: str) -> dict[str, str]:
+    """The files of one step of a run (:data:`LAYOUT`): output name -> path."""
+    sub, files = LAYOUT[step]
+    return {name: f"{root}/{experiment}/{sub}/{run_id}/{f}" for name, f in files.items()}
+
+
+def run(spec: Mapping[str, Any], data: str, manifest: str) -> None:
+    """One run, whole: train, then the spectrum of its snapshots, then each of its
+    evaluation settings. A step whose files are already there for the same spec,
+    code and training is skipped (htcore.memo); the manifest lists each step's key.
+    ``spec``: ``root``, ``experiment``, ``code`` (fingerprint per stage), ``train``,
+    ``spectrum`` (their job specs) and ``evaluate`` (one spec per evaluation setting)."""
+    from htcore import memo
+
+    root, exp, code = spec["root"], spec["experiment"], spec["code"]
+    tr, sp = spec["train"], spec["spectrum"]
+    t_out = artifacts(root, exp, "train", tr["train_id"])
+    k_train = memo.key("train", tr, code["data"], code["train"])
+    memo.step("train", k_train, t_out, lambda: train(tr, data, **t_out))
+    s_out = artifacts(root, exp, "spectrum", tr["train_id"])
+    k_spectrum = memo.key("spectrum", sp, code["spectrum"], k_train)
+    memo.step("spectrum", k_spectrum, s_out, lambda: spectrum(sp, t_out["weights"], t_out["trace"], **s_out))
+    k_evals = {}
+    for ev in spec["evaluate"]:
+        e_out = artifacts(root, exp, "evaluate", ev["eval_id"])
+        k_evals[ev["eval_id"]] = k = memo.key("evaluate", ev, code["evaluate"], k_train)
+        memo.step("evaluate", k, e_out, lambda: evaluate(ev, data, t_out["weights"], **e_out))
+    write_text(manifest, to_json({"train_id": tr["train_id"], "train": k_train, "spectrum": k_spectrum,
+                                  "evaluate": k_evals}) + "\n")
+
+
+def _collected(spec: Mapping[str, Any], names: tuple[str, ...]):
+    """The experiment's runs, per name of :data:`COLLECTED` the files to read of every
+    run (initial runs included), and for each file its run's manifest. ``spec``:
+    ``root`` (results/) and ``source`` (the experiment's configuration, expanded again
+    here: a grid of thousands of runs would not fit on a command line)."""
     from htcore.config import expand_experiment
 
     exp = expand_experiment(spec["source"])
-    ids = {kind: [getattr(r, f"{kind}_id") for r in exp.unique(kind, with_inits=True)] for kind in ("train", "eval")}
-    paths = {name: [pattern.format(run=i) for i in ids[kind]] for name, (kind, pattern) in spec["inputs"].items()}
-    return exp.run_table(), paths
+    runs = {"train": exp.unique("train", with_inits=True), "eval": exp.unique("eval", with_inits=True)}
+    paths, manifest_of = {}, {}
+    for name in names:
+        step, output = COLLECTED[name]
+        kind = "eval" if step == "evaluate" else "train"
+        paths[name] = []
+        for r in runs[kind]:
+            path = artifacts(spec["root"], exp.name, step, getattr(r, f"{kind}_id"))[output]
+            paths[name].append(path)
+            manifest_of[path] = manifest(spec["root"], exp.name, r.train_id)
+    return exp.run_table(), paths, manifest_of
+
+
+def _rebuild_hint(manifest_of: Mapping[str, str]):
+    """Re-raise a damaged step file's ArtifactError with the command that rebuilds it:
+    the run job must run again (``--forcerun`` its manifest), which recomputes the
+    file (htcore.memo finds it changed)."""
+    from contextlib import contextmanager
+
+    from htcore.io import REBUILD, ArtifactError
+
+    @contextmanager
+    def hint():
+        try:
+            yield
+        except ArtifactError as e:
+            if e.path not in manifest_of:
+                raise
+            raise ArtifactError(e.path, e.reason, f"{REBUILD} --forcerun {manifest_of[e.path]}") from e
+
+    return hint()
 
 
 def collect(spec: Mapping[str, Any], table: str, esd_table: str) -> None:
@@ -235,9 +316,11 @@ def collect(spec: Mapping[str, Any], table: str, esd_table: str) -> None:
     from htcore import collect as c
     from htcore.io import write_frame
 
-    runs, paths = _collected(spec)
-    write_frame(table, c.table(runs, paths["eval"], paths["spectrum"], paths["trace"]))
-    write_frame(esd_table, c.esd(runs, paths["esd"]))
+    runs, paths, manifest_of = _collected(spec, ("eval", "spectrum", "trace", "esd"))
+    with _rebuild_hint(manifest_of):
+        t, e = c.table(runs, paths["eval"], paths["spectrum"], paths["trace"]), c.esd(runs, paths["esd"])
+    write_frame(table, t)
+    write_frame(esd_table, e)
 
 
 def collect_updates(spec: Mapping[str, Any], sv_table: str, overlaps_table: str, feature_table: str) -> None:
@@ -245,10 +328,13 @@ def collect_updates(spec: Mapping[str, Any], sv_table: str, overlaps_table: str,
     from htcore import collect as c
     from htcore.io import write_frame
 
-    runs, paths = _collected(spec)
-    write_frame(sv_table, c.concat(paths["update_sv"]))
-    write_frame(overlaps_table, c.concat(paths["overlaps"]))
-    write_frame(feature_table, c.feature_esd(runs, paths["feature_esd"]))
+    runs, paths, manifest_of = _collected(spec, ("update_sv", "overlaps", "feature_esd"))
+    with _rebuild_hint(manifest_of):
+        sv, ov = c.concat(paths["update_sv"]), c.concat(paths["overlaps"])
+        fe = c.feature_esd(runs, paths["feature_esd"])
+    write_frame(sv_table, sv)
+    write_frame(overlaps_table, ov)
+    write_frame(feature_table, fe)
 
 
 def figure(spec: Mapping[str, Any], tables: list[str], png: str, pdf: str) -> None:
@@ -293,6 +379,11 @@ def _mem_evaluate(p: RunParams) -> float:
             + 8 * (3 * n * h + 3 * h * h + 2 * d * d))
 
 
+def _mem_run(p: RunParams) -> float:
+    # the steps run one after the other, each freeing its arrays
+    return max(_mem_train(p), _mem_spectrum(p), _mem_evaluate(p))
+
+
 # ------------------------------------------------------------- declaration
 
 @dataclass(frozen=True)
@@ -331,6 +422,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           memory=_mem_spectrum),
     Stage("evaluate", evaluate, ("data", "weights"), ("out", "feature_esd"),
           imports=("numpy", "pyarrow.parquet", "scipy.linalg"), memory=_mem_evaluate),
+    Stage("run", run, ("data",), ("manifest",), imports=("numpy", "pyarrow.parquet", "scipy.linalg"),
+          memory=_mem_run),
     Stage("collect", collect, (), ("table", "esd_table"), imports=("pandas", "pyarrow.parquet")),
     Stage("collect_updates", collect_updates, (), ("sv_table", "overlaps_table", "feature_table"),
           imports=("pandas", "pyarrow.parquet")),
@@ -340,5 +433,6 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           from_params=("tables",)),
 )}
 
-#: stages that run once per run (hundreds of jobs)
-PER_RUN = ("data", "train", "spectrum", "evaluate")
+#: stages with a job per run or seed (thousands of jobs); train, spectrum and
+#: evaluate are the steps of ``run`` (each also a sub-command of its own)
+PER_RUN = ("data", "run")

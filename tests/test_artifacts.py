@@ -18,6 +18,8 @@ import yaml
 from htcore import check, io
 from htcore.collect import concat
 
+from conftest import ROOT
+
 RUN = "results/lr_sweep/train/optimizer~adam/lr~1000/seed~0"
 EVAL = "results/lr_sweep/eval/optimizer~adam/lr~0.1/seed~0/eval.parquet"
 
@@ -175,6 +177,12 @@ DAMAGE = {
 }
 
 
+#: the run job that keeps a step file (htcore.memo): its manifest goes too
+MANIFEST = {RUN: "results/lr_sweep/runs/optimizer~adam/lr~1000/seed~0.json",
+            RUN.replace("train", "spectrum"): "results/lr_sweep/runs/optimizer~adam/lr~1000/seed~0.json",
+            EVAL.rsplit("/", 1)[0]: "results/lr_sweep/runs/optimizer~adam/lr~0.1/seed~0.json"}
+
+
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_check_lists_a_damaged_artifact_and_how_to_rebuild_it(copy, capsys, case):
     name, damage, why = DAMAGE[case]
@@ -182,7 +190,23 @@ def test_check_lists_a_damaged_artifact_and_how_to_rebuild_it(copy, capsys, case
     assert check.main("results") == 1
     out = capsys.readouterr().out
     assert f"1 damaged\n  {name}: " in out and why in out.splitlines()[1], out
-    assert f"  rm {shlex.quote(name)}\n  snakemake -j 8 all\n" in out, out
+    rm = " ".join(shlex.quote(p) for p in [name, MANIFEST.get(name.rsplit("/", 1)[0])] if p)
+    assert f"  rm {rm}\n  snakemake -j 8 all\n" in out, out
+
+
+@pytest.mark.parametrize("name", [f"{RUN}/weights.npz", EVAL])
+def test_the_printed_commands_rebuild_a_damaged_step_file(study, copy, capsys, name):
+    # a run's step files are kept by its run job (htcore.memo), not by Snakemake
+    random_bytes(copy / name)
+    assert check.main("results") == 1
+    rm = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  rm "))
+    subprocess.run(rm, shell=True, check=True)
+    subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(copy), "-j", "2",
+                    "results/lr_sweep/table.parquet"], check=True, capture_output=True, timeout=600)
+    assert check.main("results") == 0
+    for table in ("table", "esd"):
+        pd.testing.assert_frame_equal(pd.read_parquet(study / f"results/lr_sweep/{table}.parquet"),
+                                      pd.read_parquet(copy / f"results/lr_sweep/{table}.parquet"), check_exact=True)
 
 
 def test_check_command_on_several_damaged_files(copy):

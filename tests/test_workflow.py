@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -119,35 +121,51 @@ def edited(work: Path, edit) -> dict[str, int]:
     return planned(work)
 
 
+def computed(work: Path, *args: str, env: dict | None = None) -> dict[str, int]:
+    """Run the edited study up to its table; the steps its run jobs computed (not
+    reused: htcore.memo), from the logs of the jobs that ran."""
+    t0 = time.time()
+    smk(work, "-j", "2", "results/lr_sweep/table.parquet", *args, env=env)
+    steps = Counter()
+    for log in (work / "results/logs/lr_sweep/run").rglob("*.log"):
+        if log.stat().st_mtime >= t0:
+            steps.update(re.findall(r"^htcore-step (\w+) computed", log.read_text(), flags=re.M))
+    return dict(steps)
+
+
 DOWNSTREAM = {"collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
 RUNS_PER_SEED = 6  # tiny lr_sweep: 2 optimizers x 3 learning rates
+ALL_RUNS = 2 * (RUNS_PER_SEED + 1)  # 2 seeds, each with its initial run
 
 
 def test_adding_a_learning_rate_plans_only_the_new_runs(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0))
     new_runs = 2 * 2  # 2 optimizers x 2 seeds; their step 0 is the seeds' initial runs'
-    assert jobs == {"train": new_runs, "evaluate": new_runs, "spectrum": new_runs, **DOWNSTREAM}
+    assert jobs == {"run": new_runs, **DOWNSTREAM}
+    assert computed(copy_of_run) == {"train": new_runs, "spectrum": new_runs, "evaluate": new_runs}
 
 
 def test_adding_a_seed_plans_only_that_seed(copy_of_run):
     jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["seeds"].append(7))
     per_seed = RUNS_PER_SEED + 1  # and the seed's initial run (step 0, shared)
-    assert jobs == {"data": 1, "train": per_seed, "evaluate": per_seed, "spectrum": per_seed, **DOWNSTREAM}
+    assert jobs == {"data": 1, "run": per_seed, **DOWNSTREAM}
 
 
-def test_changing_reg_lambda_reruns_evaluation_not_training(copy_of_run):
-    jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("reg_lambda", 0.1))
-    assert jobs == {"evaluate": 2 * (RUNS_PER_SEED + 1), **DOWNSTREAM}
+# Snakemake re-runs every run job whose spec changed; inside, only the steps whose
+# inputs changed compute (htcore.memo)
+def test_changing_reg_lambda_reevaluates_and_never_retrains(copy_of_run):
+    assert edited(copy_of_run, lambda c: c["defaults"].__setitem__("reg_lambda", 0.1)) == {"run": ALL_RUNS, **DOWNSTREAM}
+    assert computed(copy_of_run) == {"evaluate": ALL_RUNS}
 
 
-def test_changing_n_test_reruns_evaluation_not_training(copy_of_run):
-    jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("n_test", 30))
-    assert jobs == {"evaluate": 2 * (RUNS_PER_SEED + 1), **DOWNSTREAM}
+def test_changing_n_test_reevaluates_and_never_retrains(copy_of_run):
+    assert edited(copy_of_run, lambda c: c["defaults"].__setitem__("n_test", 30)) == {"run": ALL_RUNS, **DOWNSTREAM}
+    assert computed(copy_of_run) == {"evaluate": ALL_RUNS}
 
 
 def test_changing_a_fit_setting_refits_and_never_retrains(copy_of_run):
-    jobs = edited(copy_of_run, lambda c: c["tails"].__setitem__("min_tail", 6))
-    assert jobs == {"spectrum": 2 * (RUNS_PER_SEED + 1), **DOWNSTREAM}
+    assert edited(copy_of_run, lambda c: c["tails"].__setitem__("min_tail", 6)) == {"run": ALL_RUNS, **DOWNSTREAM}
+    assert computed(copy_of_run) == {"spectrum": ALL_RUNS}
 
 
 def test_a_parameter_a_run_does_not_use_changes_nothing_of_that_run(copy_of_run):
@@ -156,7 +174,16 @@ def test_a_parameter_a_run_does_not_use_changes_nothing_of_that_run(copy_of_run)
     # momentum acts only on gd runs: the 3 x 2 gd runs retrain, the adam runs do not
     jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("momentum", 0.5))
     gd_runs = 3 * 2
-    assert jobs == {"train": gd_runs, "spectrum": gd_runs, "evaluate": gd_runs, **DOWNSTREAM}
+    assert jobs == {"run": gd_runs, **DOWNSTREAM}
+    assert computed(copy_of_run) == {"train": gd_runs, "spectrum": gd_runs, "evaluate": gd_runs}
+
+
+def test_a_forced_rerun_reuses_every_step_and_recompute_recomputes(copy_of_run):
+    before = table(copy_of_run)
+    assert computed(copy_of_run, "--forcerun", "run") == {}
+    every = {"train": ALL_RUNS, "spectrum": ALL_RUNS, "evaluate": ALL_RUNS}
+    assert computed(copy_of_run, "--forcerun", "run", env={**os.environ, "HTCORE_RECOMPUTE": "1"}) == every
+    pd.testing.assert_frame_equal(before, table(copy_of_run), check_exact=True)
 
 
 # -------------------------------------------------------------------- determinism
@@ -173,7 +200,7 @@ def test_same_config_same_numbers(tiny_run, tmp_path):
 def test_same_numbers_without_the_job_server(tiny_run, tmp_path):
     write_config(tmp_path, TINY)
     smk(tmp_path, "-j", "2", "all", env={**os.environ, "HTCORE_NO_JOBSERVER": "1"})
-    log = (tmp_path / "results/logs/lr_sweep/evaluate/optimizer~gd/lr~10/seed~0.log").read_text()
+    log = (tmp_path / "results/logs/lr_sweep/run/optimizer~gd/lr~10/seed~0.log").read_text()
     assert "import_s=0.0000" not in log  # really ran as a plain process
     for name in ("table", "esd"):
         pd.testing.assert_frame_equal(table(tiny_run, name), table(tmp_path, name), check_exact=True)
@@ -250,7 +277,7 @@ def test_long_trainings_are_scheduled_first(tmp_path):
     cfg["run"] = ["lr_sweep", "long"]
     write_config(tmp_path, cfg)
     out = smk(tmp_path, "-n", "all").stdout
-    jobs = out.split("rule train:")[1:]
+    jobs = out.split("rule run:")[1:]
     long_run = [j for j in jobs if "experiment=long, run=lr~0.1/seed~0" in j.split("rule ")[0]]
     assert len(long_run) == 1 and "priority: 10" in long_run[0].split("rule ")[0]
     assert not any("priority:" in j.split("rule ")[0] for j in jobs if "experiment=lr_sweep" in j.split("rule ")[0])

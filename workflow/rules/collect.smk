@@ -5,12 +5,12 @@
 
 rule collect:
     input:
-        unpack(inputs_of("collect")),
+        manifests,
     output:
         table="results/{experiment}/table.parquet",
         esd_table="results/{experiment}/esd.parquet",
     params:
-        spec=collect_spec_of("collect"),
+        spec=collect_spec,
         code=code_hash("collect"),
     log:
         "results/logs/{experiment}/collect.log",
@@ -25,13 +25,13 @@ rule collect:
 
 rule collect_updates:
     input:
-        unpack(inputs_of("collect_updates")),
+        manifests,
     output:
         sv_table="results/{experiment}/update_sv.parquet",
         overlaps_table="results/{experiment}/overlaps.parquet",
         feature_table="results/{experiment}/feature_esd.parquet",
     params:
-        spec=collect_spec_of("collect_updates"),
+        spec=collect_spec,
         code=code_hash("collect_updates"),
     log:
         "results/logs/{experiment}/collect_updates.log",

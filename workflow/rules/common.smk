@@ -43,25 +43,32 @@ wildcard_constraints:
 # Snakemake calls params and resources functions for every ready job each time it
 # schedules (at least once a second while jobs run): each answer is computed once
 # and cached, so the scheduler's cost per job stays a dictionary lookup.
-# Which stage id a rule's {run} wildcard is: data, train or eval.
-RUN_KIND = {"data": "data", "train": "train", "spectrum": "train", "evaluate": "eval"}
+# Which stage id a rule's {run} wildcard is: data or train.
+RUN_KIND = {"data": "data", "run": "train"}
+#: the code fingerprint of each step a run job runs (htcore.memo keys)
+STEP_CODE = {s: code_hash(s) for s in ("data", "train", "spectrum", "evaluate")}
+
+
+def _run_spec(experiment, r):
+    """The spec of a run job (htcore.stages.run): each step's spec and code."""
+    exp = STUDY.experiments[experiment]
+    train = {**r.spec("train"), "device": STUDY.device}
+    spectrum = {**r.spec("train"), "params": {}, "skip_steps": r.skip_steps, "tails": dict(STUDY.tails),
+                "updates_top_k": STUDY.updates["top_k"] if "update_sv" in exp.tables and not r.is_init else None}
+    evaluate = [{**e.spec("eval"), "skip_steps": e.skip_steps, "features": "feature_esd" in exp.tables}
+                for e in exp.evals_by_train[r.train_id]]
+    return {"root": "results", "experiment": experiment, "code": STEP_CODE,
+            "train": train, "spectrum": spectrum, "evaluate": evaluate}
 
 
 @lru_cache(maxsize=None)
 def _job(stage, experiment, run_id):
     """(spec JSON, mem_mb) of one per-run job of ``stage`` (its rule's name)."""
-    kind = RUN_KIND[stage]
-    r = STUDY.run(experiment, kind, run_id)
-    exp = STUDY.experiments[experiment]
-    spec = r.spec(kind)
-    if stage == "train":
-        spec["device"] = STUDY.device
-    elif stage == "spectrum":
-        spec = {**spec, "params": {}, "skip_steps": r.skip_steps, "tails": dict(STUDY.tails),
-                "updates_top_k": STUDY.updates["top_k"] if "update_sv" in exp.tables and not r.is_init else None}
-    elif stage == "evaluate":
-        spec = {**spec, "skip_steps": r.skip_steps, "features": "feature_esd" in exp.tables}
-    return hc.to_json(spec), STAGES[stage].mem_mb(r.params)
+    r = STUDY.run(experiment, RUN_KIND[stage], run_id)
+    if stage == "run":
+        evals = STUDY.experiments[experiment].evals_by_train[r.train_id]
+        return hc.to_json(_run_spec(experiment, r)), max(STAGES["run"].mem_mb(e.params) for e in evals)
+    return hc.to_json(r.spec("data")), STAGES[stage].mem_mb(r.params)
 
 
 def spec_of(rule):
@@ -79,21 +86,14 @@ def mem_of(rule):
 
 
 @lru_cache(maxsize=None)
-def _upstream(experiment, kind, run_id):
-    r = STUDY.run(experiment, kind, run_id)
-    return {"data": rules.data.output.out.format(experiment=experiment, run=r.data_id),
-            "weights": rules.train.output.weights.format(experiment=experiment, run=r.train_id)}
+def _data_file(experiment, run_id):
+    r = STUDY.run(experiment, "train", run_id)
+    return rules.data.output.out.format(experiment=experiment, run=r.data_id)
 
 
-def data_of(kind):
-    def data(wildcards):
-        return _upstream(wildcards.experiment, kind, wildcards.run)["data"]
-
-    return data
-
-
-def weights_of_eval(wildcards):
-    return _upstream(wildcards.experiment, "eval", wildcards.run)["weights"]
+def data_of(wildcards):
+    """The data file a run trains on."""
+    return _data_file(wildcards.experiment, wildcards.run)
 
 
 def train_priority(wildcards):
@@ -103,46 +103,19 @@ def train_priority(wildcards):
 
 
 # -------------------------------------------------------------------- targets
-def per_run(experiment, kind, pattern):
-    """`pattern` for every distinct `kind` id (train or eval) of an experiment,
-    the initial runs' included."""
-    exp = STUDY.experiments[experiment]
-    return [pattern.format(experiment=experiment, run=getattr(r, f"{kind}_id"))
-            for r in exp.unique(kind, with_inits=True)]
+def manifests(wildcards):
+    """What collect / collect_updates wait for: the manifest of every run of the
+    experiment, initial runs included. They read the runs' files by
+    htcore.stages.LAYOUT."""
+    e = wildcards.experiment
+    return [rules.run.output.manifest.format(experiment=e, run=r.train_id)
+            for r in STUDY.experiments[e].unique("train", with_inits=True)]
 
 
-def collected(rule):
-    """What collect / collect_updates read: name -> (train or eval, per-run output pattern)."""
-    return {
-    "collect": {"eval": ("eval", rules.evaluate.output.out), "spectrum": ("train", rules.spectrum.output.table),
-                "trace": ("train", rules.train.output.trace), "esd": ("train", rules.spectrum.output.esd)},
-    "collect_updates": {"update_sv": ("train", rules.spectrum.output.update_sv),
-                        "overlaps": ("train", rules.spectrum.output.overlaps),
-                        "feature_esd": ("eval", rules.evaluate.output.feature_esd)},
-    }[rule]
-
-
-def inputs_of(rule):
-    """The per-run files a collect rule reads (its inputs)."""
-
-    def inputs(wildcards):
-        e = wildcards.experiment
-        return {name: per_run(e, kind, pattern) for name, (kind, pattern) in collected(rule).items()}
-
-    return inputs
-
-
-def collect_spec_of(rule):
-    """Its spec: the experiment's configuration (htcore.config.expand_experiment) and
-    the patterns of the files it reads (not the files: thousands would not fit on a
-    command line)."""
-
-    def spec(wildcards):
-        e = wildcards.experiment
-        patterns = {name: (kind, pattern.replace("{experiment}", e)) for name, (kind, pattern) in collected(rule).items()}
-        return hc.to_json({"source": STUDY.experiments[e].source, "inputs": patterns})
-
-    return spec
+def collect_spec(wildcards):
+    """Its spec: the experiment's configuration (htcore.config.expand_experiment),
+    not its runs: thousands would not fit on a command line."""
+    return hc.to_json({"root": "results", "source": STUDY.experiments[wildcards.experiment].source})
 
 
 def experiment_table(experiment, name):
