@@ -88,3 +88,21 @@ def test_each_stage_declares_the_paths_its_function_takes(name):
     line = cli.command(name)
     for p in st.inputs + st.outputs:
         assert f"--{p.replace('_', '-')} {{" in line
+
+
+@pytest.mark.parametrize("step", ["train", "spectrum", "evaluate"])
+def test_a_runs_step_files_are_its_stages_outputs(step):
+    # the run job writes each step's declared outputs where htcore.stages.LAYOUT says
+    files = stages.artifacts("results", "e", step, "lr~1/seed~0")
+    assert tuple(files) == stages.STAGES[step].outputs
+    assert len({f.rsplit("/", 1)[0] for f in files.values()}) == 1  # one directory: one memo stamp
+
+
+def test_the_run_rule_writes_the_manifest_stages_name():
+    import re
+
+    from conftest import ROOT
+
+    rule = (ROOT / "workflow/rules/run.smk").read_text()
+    pattern = re.search(r'manifest="([^"]+)"', rule).group(1)
+    assert pattern == stages.manifest("results", "{experiment}", "{run}")

@@ -7,23 +7,22 @@
 # Study: tests/configs/tiny.yaml shrunk to lr_sweep with optimizer [gd, adam] x
 # lr [0.1, 1e20] x seed [0] (lr 1e20 diverges: its NaN rows must match too).
 # Targets: results/lr_sweep/{table,esd}.parquet and the figure `losses`:
-# 1 data + 5 x (train, spectrum, evaluate) (the 4 runs and the seed's initial run,
-# which computes the shared step 0) + collect + figure = 18 jobs; with the profile's
-# groups (one SLURM job per run) 8 sbatch.
+# 1 data + 5 run jobs (the 4 runs and the seed's initial run, which computes the
+# shared step 0) + collect + figure = 8 jobs, 8 sbatch (one SLURM job per run).
 #
 # Checks:
 #   local    the local run succeeds
 #   slurm    the SLURM run succeeds; its sbatch count (the executor's "submitted"
-#            lines) equals what a dry run with the profile predicts (group jobs +
-#            ungrouped jobs) and 1 + runs + 1 + figures, and sacct lists them all
-#            under the run's name; each group job ran its 3 rules as 3 job steps,
-#            asked for 1 CPU and the summed runtime (-t 165), and group jobs overlapped
+#            lines) equals what a dry run with the profile predicts (its jobs but
+#            `all`) and 1 + runs + 1 + figures, and sacct lists them all under the
+#            run's name; each run job asked for 1 CPU and the profile's runtime
+#            (-t 165), and run jobs overlapped
 #   compare  table.parquet and esd.parquet of both runs equal
 #            (pandas.testing.assert_frame_equal, check_exact=True)
 #   fail     (skip with STUDY_FAIL=0) `device: cuda` with no GPU visible: the run's
-#            train step fails inside its group job -> exit 1, 2 sbatch, the error
-#            names the group, the rule's log (holding the RuntimeError) and the
-#            SLURM log; no train output left, collect never submitted
+#            train step fails inside its run job -> exit 1, 2 sbatch, the error
+#            names the rule, its log (holding the RuntimeError) and the SLURM log;
+#            no train output left, collect never submitted
 # Prints the sbatch counts and both wall times.
 #
 # Env: PYTHON, SNAKEMAKE (default the repo's .venv/bin/python, .venv/bin/snakemake),
@@ -123,25 +122,19 @@ if ((rc != 0)); then
 fi
 
 # --- SLURM -----------------------------------------------------------------------------
-# What the profile should submit, from a dry run with it: each group job is one
-# sbatch, and so is each job of a rule outside the groups (`all` runs locally).
-"$py" - "$profile/config.yaml" >"$work/grouped_rules" <<'PY'
-import sys, yaml
-print(" ".join(sorted(yaml.safe_load(open(sys.argv[1]))["groups"])))
-PY
+# What the profile should submit, from a dry run with it: one sbatch per job (`all`
+# runs locally).
 (cd "$repo" && timeout "$limit" "$smk" -s "$repo/Snakefile" -d "$work/slurm" -n \
     --workflow-profile "$profile" "${targets[@]}") >"$work/slurm-dry.log" 2>&1 ||
     { bad "dry run with the profile failed"; tail -n 40 "$work/slurm-dry.log"; }
-predicted=$("$py" - "$work/slurm-dry.log" $(cat "$work/grouped_rules") <<'PY'
+predicted=$("$py" - "$work/slurm-dry.log" <<'PY'
 import re, sys
 log = open(sys.argv[1]).read()
-grouped = set(sys.argv[2:])
 stats = dict(re.findall(r"^(\w+)\s+(\d+)$", log.split("Job stats:")[1], flags=re.M))
-solo = sum(int(n) for rule, n in stats.items() if rule not in grouped | {"all", "total"})
-print(log.count("Group job ") + solo)
+print(sum(int(n) for rule, n in stats.items() if rule not in {"all", "total"}))
 PY
 ) || predicted=-1
-n_train=$(sed -n 's/^train  *\([0-9]*\)$/\1/p' "$work/slurm-dry.log" | head -n 1)
+n_run=$(sed -n 's/^run  *\([0-9]*\)$/\1/p' "$work/slurm-dry.log" | head -n 1)
 n_fig=$(sed -n 's/^figure  *\([0-9]*\)$/\1/p' "$work/slurm-dry.log" | head -n 1)
 
 run_smk slurm "$work/slurm.log" --workflow-profile "$profile" --verbose \
@@ -156,32 +149,24 @@ if ((rc != 0)); then
     tail -n 60 "$work/slurm.log"
 else
     check "sbatch count $n_sbatch = the dry run's prediction ($predicted)" test "$n_sbatch" -eq "$predicted"
-    check "sbatch count $n_sbatch = 1 data + $n_train runs (initial runs included) + 1 collect + $n_fig figure" \
-        test "$n_sbatch" -eq $((1 + n_train + 1 + n_fig))
+    check "sbatch count $n_sbatch = 1 data + $n_run runs (initial runs included) + 1 collect + $n_fig figure" \
+        test "$n_sbatch" -eq $((1 + n_run + 1 + n_fig))
     if ((have_sacct)) && [[ -n $run_id ]]; then
         jobs=$(timeout 10 sacct -n -X -P --name "$run_id" -o JobID,State) || jobs=
         check "sacct lists $n_sbatch COMPLETED jobs named $run_id" \
             test "$(grep -c '|COMPLETED' <<<"$jobs")" -eq "$n_sbatch"
-        # a group job runs each of its rules as one srun job step
-        groups=$(sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\) (log: [^ ]*group_run.*/\1/p' "$work/slurm.log")
-        steps_ok=1
-        for j in $groups; do
-            n=$(timeout 10 sacct -n -P -j "$j" -o JobID | grep -c "^$j\.[0-9]" || true)
-            ((n == 3)) || { say "  group job $j: $n job steps"; steps_ok=0; }
-        done
-        check "each of the $(wc -w <<<"$groups") group jobs ran train, spectrum, evaluate as 3 job steps" \
-            test "$steps_ok" -eq 1 -a -n "$groups"
+        runs=$(sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\) (log: [^ ]*rule_run.*/\1/p' "$work/slurm.log")
+        check "$(wc -w <<<"$runs") run jobs submitted ($n_run planned)" test "$(wc -w <<<"$runs")" -eq "$n_run"
         # `_cores: local` caps each job at 1 CPU without serialising the jobs
-        spans=$(timeout 10 sacct -n -X -P -j "$(tr -s ' \n' ',' <<<"$groups" | sed 's/,$//')" -o Start,End) || spans=
-        check "group jobs ran side by side" "$py" -c '
+        spans=$(timeout 10 sacct -n -X -P -j "$(tr -s ' \n' ',' <<<"$runs" | sed 's/,$//')" -o Start,End) || spans=
+        check "run jobs ran side by side" "$py" -c '
 import itertools, sys
 spans = [l.split("|") for l in sys.argv[1].split()]
 sys.exit(not any(a[0] < b[1] and b[0] < a[1] for a, b in itertools.combinations(spans, 2)))' "$spans"
     fi
-    # a group job asks for 1 CPU and the sum of its steps' runtimes (profile:
-    # train 120 + spectrum 30 + evaluate 15 min)
-    calls=$(grep "^sbatch call: .*--comment rule_run_evaluate_spectrum_train " "$work/slurm.log" || true)
-    check "every group job asked for -t 165 --cpus-per-task=1" test -n "$calls" -a \
+    # a run job asks for 1 CPU and the profile's runtime (run: 165 min)
+    calls=$(grep "^sbatch call: .*--comment rule_run_wildcards_" "$work/slurm.log" || true)
+    check "every run job asked for -t 165 --cpus-per-task=1" test -n "$calls" -a \
         "$(grep -c -- ' -t 165 .*--cpus-per-task=1 ' <<<"$calls")" -eq "$(grep -c . <<<"$calls")"
 fi
 
@@ -221,13 +206,13 @@ if [[ ${STUDY_FAIL:-1} != 0 ]]; then
     n_fail=$(submitted_in "$work/fail.log")
     say "  fail: exit $rc after ${fail_s}s, $n_fail sbatch submissions (log $work/fail.log)"
     if ((rc != 124 && rc != 137)); then
-        tlog=$(find "$work/fail/results/logs/lr_sweep/train" -name "*.log" 2>/dev/null | head -n 1)
-        slog=$(sed -n 's|.*log: \(/[^ ]*slurm_logs/group_run[^ ]*\.log\) (check log.*|\1|p' "$work/fail.log" | head -n 1)
+        tlog=$(find "$work/fail/results/logs/lr_sweep/run" -name "*.log" 2>/dev/null | head -n 1)
+        slog=$(sed -n 's|.*log: \(/[^ ]*slurm_logs/rule_run[^ ]*\.log\) (check log.*|\1|p' "$work/fail.log" | head -n 1)
         check "exit status 1 (got $rc)" test "$rc" -eq 1
-        check "2 sbatch (data, the run's group job; collect never submitted)" test "$n_fail" -eq 2
-        check "the error names the group job" grep -q "Error in group run" "$work/fail.log"
-        check "the error names the train rule's log" grep -q "log: results/logs/lr_sweep/train/.*(check log file" "$work/fail.log"
-        check "the train log ($tlog) holds the RuntimeError" grep -q "device: cuda was requested" "${tlog:-/dev/null}"
+        check "2 sbatch (data, the run job; collect never submitted)" test "$n_fail" -eq 2
+        check "the error names the rule" grep -q "Error in rule run" "$work/fail.log"
+        check "the error names the run's log" grep -q "log: results/logs/lr_sweep/run/.*(check log file" "$work/fail.log"
+        check "the run's log ($tlog) holds the RuntimeError" grep -q "device: cuda was requested" "${tlog:-/dev/null}"
         check "the SLURM log ($slog) exists" test -s "${slog:-/dev/null}"
         check "no train output left" test -z "$(find "$work/fail/results/lr_sweep" -path '*/train/*' -type f 2>/dev/null)"
         check "collect not run" test ! -e "$work/fail/results/lr_sweep/table.parquet"
