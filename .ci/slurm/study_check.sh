@@ -165,7 +165,7 @@ spans = [l.split("|") for l in sys.argv[1].split()]
 sys.exit(not any(a[0] < b[1] and b[0] < a[1] for a, b in itertools.combinations(spans, 2)))' "$spans"
     fi
     # a run job asks for 1 CPU and the profile's runtime (run: 165 min)
-    calls=$(grep "^sbatch call: .*--comment rule_run_wildcards_" "$work/slurm.log" || true)
+    calls=$(grep "^sbatch call: .*--comment .rule_run_wildcards_" "$work/slurm.log" || true)
     check "every run job asked for -t 165 --cpus-per-task=1" test -n "$calls" -a \
         "$(grep -c -- ' -t 165 .*--cpus-per-task=1 ' <<<"$calls")" -eq "$(grep -c . <<<"$calls")"
 fi
@@ -207,7 +207,7 @@ if [[ ${STUDY_FAIL:-1} != 0 ]]; then
     say "  fail: exit $rc after ${fail_s}s, $n_fail sbatch submissions (log $work/fail.log)"
     if ((rc != 124 && rc != 137)); then
         tlog=$(find "$work/fail/results/logs/lr_sweep/run" -name "*.log" 2>/dev/null | head -n 1)
-        slog=$(sed -n 's|.*log: \(/[^ ]*slurm_logs/rule_run[^ ]*\.log\) (check log.*|\1|p' "$work/fail.log" | head -n 1)
+        slog=$(sed -n 's|.*[ ,]\(/[^ ]*slurm_logs/rule_run[^ ]*\.log\) (check log.*|\1|p' "$work/fail.log" | head -n 1)
         check "exit status 1 (got $rc)" test "$rc" -eq 1
         check "2 sbatch (data, the run job; collect never submitted)" test "$n_fail" -eq 2
         check "the error names the rule" grep -q "Error in rule run" "$work/fail.log"
