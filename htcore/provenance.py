@@ -46,6 +46,12 @@ def _canonical(node: ast.AST) -> str:
     return ast.dump(_strip_docstrings(ast.parse(ast.unparse(node))))
 
 
+@lru_cache(maxsize=None)
+def _module_canonical(module: str) -> str:
+    """A whole module's canonical text, once per process (stages share modules)."""
+    return _canonical(_tree(module))
+
+
 def _htcore_imports(node: ast.AST) -> dict[str, str]:
     """Local name -> htcore module, for the htcore imports anywhere in ``node``."""
     out = {}
@@ -136,5 +142,5 @@ def code_hash(stage: str) -> str:
         h.update(piece.encode())
     for m in modules:
         h.update(m.encode())
-        h.update(_canonical(_tree(m)).encode())
+        h.update(_module_canonical(m).encode())
     return h.hexdigest()[:16]
