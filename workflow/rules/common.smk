@@ -1,11 +1,14 @@
 # Helpers shared by the rules: the validated study, job specs, targets.
 # Everything that does not need `config` lives in htcore (htcore.config, htcore.stages).
 
+import inspect
 import os
 import sys
 from functools import lru_cache
 
 import yaml
+
+from snakemake.common import overwrite_function_params
 
 import htcore.config as hc
 from htcore import jobserver
@@ -40,9 +43,17 @@ wildcard_constraints:
 
 
 # ------------------------------------------------------------------ job specs
-# Snakemake calls params and resources functions for every ready job each time it
-# schedules (at least once a second while jobs run): each answer is computed once
-# and cached, so the scheduler's cost per job stays a dictionary lookup.
+# Snakemake calls the input, params and resources functions of a job when it builds
+# the job, and again for every ready job each time it schedules (at least once a
+# second while jobs run), and asks Python for each function's signature every time
+# (inspect.signature, a fifth of a 10,000-run dry run's CPU). So each answer is
+# computed once and cached (a dictionary lookup), and each function carries its
+# signature (`_signed`: Snakemake's own hook, snakemake.common.overwrite_function_params).
+def _signed(func):
+    overwrite_function_params(func, inspect.signature(func).parameters)
+    return func
+
+
 # Which stage id a rule's {run} wildcard is: data or train.
 RUN_KIND = {"data": "data", "run": "train"}
 #: the code fingerprint of each step a run job runs (htcore.memo keys)
@@ -62,27 +73,33 @@ def _run_spec(experiment, r):
 
 
 @lru_cache(maxsize=None)
-def _job(stage, experiment, run_id):
-    """(spec JSON, mem_mb) of one per-run job of ``stage`` (its rule's name)."""
+def _spec(stage, experiment, run_id):
+    """The spec (JSON) of one per-run job of ``stage`` (its rule's name)."""
+    r = STUDY.run(experiment, RUN_KIND[stage], run_id)
+    return hc.to_json(_run_spec(experiment, r) if stage == "run" else r.spec("data"))
+
+
+@lru_cache(maxsize=None)
+def _mem(stage, experiment, run_id):
+    """Its memory request (MB): the largest of its steps' (htcore.stages memory models)."""
     r = STUDY.run(experiment, RUN_KIND[stage], run_id)
     if stage == "run":
-        evals = STUDY.experiments[experiment].evals_by_train[r.train_id]
-        return hc.to_json(_run_spec(experiment, r)), max(STAGES["run"].mem_mb(e.params) for e in evals)
-    return hc.to_json(r.spec("data")), STAGES[stage].mem_mb(r.params)
+        return max(STAGES["run"].mem_mb(e.params) for e in STUDY.experiments[experiment].evals_by_train[r.train_id])
+    return STAGES[stage].mem_mb(r.params)
 
 
 def spec_of(rule):
     def spec(wildcards):
-        return _job(rule, wildcards.experiment, wildcards.run)[0]
+        return _spec(rule, wildcards.experiment, wildcards.run)
 
-    return spec
+    return _signed(spec)
 
 
 def mem_of(rule):
     def mem_mb(wildcards, attempt):
-        return _job(rule, wildcards.experiment, wildcards.run)[1] * attempt
+        return _mem(rule, wildcards.experiment, wildcards.run) * attempt
 
-    return mem_mb
+    return _signed(mem_mb)
 
 
 @lru_cache(maxsize=None)
@@ -91,18 +108,25 @@ def _data_file(experiment, run_id):
     return rules.data.output.out.format(experiment=experiment, run=r.data_id)
 
 
+@_signed
 def data_of(wildcards):
     """The data file a run trains on."""
     return _data_file(wildcards.experiment, wildcards.run)
 
 
+@lru_cache(maxsize=None)
+def _priority(experiment, run_id):
+    return 10 if STUDY.run(experiment, "train", run_id).params.steps >= 1000 else 0
+
+
+@_signed
 def train_priority(wildcards):
     """Long trainings first: they are the critical path (long_horizon's 10,000 steps)."""
-    steps = STUDY.run(wildcards.experiment, "train", wildcards.run).params.steps
-    return 10 if steps >= 1000 else 0
+    return _priority(wildcards.experiment, wildcards.run)
 
 
 # -------------------------------------------------------------------- targets
+@_signed
 def manifests(wildcards):
     """What collect / collect_updates wait for: the manifest of every run of the
     experiment, initial runs included. They read the runs' files by
@@ -112,6 +136,7 @@ def manifests(wildcards):
             for r in STUDY.experiments[e].unique("train", with_inits=True)]
 
 
+@_signed
 def collect_spec(wildcards):
     """Its spec: the experiment's configuration (htcore.config.expand_experiment),
     not its runs: thousands would not fit on a command line."""
