@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -66,7 +67,7 @@ def is_done(step_key: str, outputs: Mapping[str, str]) -> bool:
 def step(name: str, step_key: str, outputs: Mapping[str, str], compute: Callable[[], None]) -> bool:
     """Run ``compute`` (which writes ``outputs``) unless the step is done; stamp it.
     Returns whether it computed. Logs one line ``htcore-step <name> computed|reused <dir>`` (with ``work_s``, the
-    step's seconds, when computed)."""
+    step's seconds, and ``max_rss_mb``, the process's peak memory so far, when computed)."""
     import sys
 
     stamp = _stamp(outputs)
@@ -79,5 +80,6 @@ def step(name: str, step_key: str, outputs: Mapping[str, str], compute: Callable
     compute()
     seconds = time.perf_counter() - t0
     write_text(stamp, json.dumps({"key": step_key, "sha256": _digests(outputs)}, sort_keys=True) + "\n")
-    print(f"htcore-step {name} computed {stamp.parent} work_s={seconds:.4f}", file=sys.stderr)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
+    print(f"htcore-step {name} computed {stamp.parent} work_s={seconds:.4f} max_rss_mb={peak:.0f}", file=sys.stderr)
     return True
