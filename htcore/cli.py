@@ -9,9 +9,11 @@ the stage's declared inputs and outputs, and the job calls the stage's function 
 the spec and those paths. Nothing here is specific to a stage.
 
 Every job ends its log with one line
-``htcore-timing stage=<stage> import_s=<s> work_s=<s> max_rss_mb=<MB>``: ``import_s``
-is the time to import the stage's declared libraries, ``work_s`` the stage's own
-work, ``max_rss_mb`` the process's peak resident memory. The benchmark scripts
+``htcore-timing stage=<stage> import_s=<s> work_s=<s> max_rss_mb=<MB> cpu_s=<s>``:
+``import_s`` is the time to import the stage's declared libraries, ``work_s`` the
+stage's own work, ``max_rss_mb`` the process's peak resident memory, ``cpu_s`` the
+CPU time (user + system) the job's process used (a worker forked by the fork server
+counts from its fork). The benchmark scripts
 (benchmarks/) read it.
 
 ``python -m htcore check [results]`` opens every artifact under results/ and lists
@@ -101,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     t2 = time.perf_counter()
     import resource
 
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
-    print(f"htcore-timing stage={args.stage} import_s={t1 - t0:.4f} work_s={t2 - t1:.4f} max_rss_mb={rss_mb:.0f}",
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"htcore-timing stage={args.stage} import_s={t1 - t0:.4f} work_s={t2 - t1:.4f} "
+          f"max_rss_mb={use.ru_maxrss / 1024:.0f} cpu_s={use.ru_utime + use.ru_stime:.3f}",  # Linux: KB
           file=sys.stderr)
     return 0
 
