@@ -131,6 +131,12 @@ def stage_code(function_name: str, module: str = "stages") -> tuple[list[str], l
     return pieces, closure
 
 
+def clear_caches() -> None:
+    """Forget what was read (for a process that edits htcore and hashes again)."""
+    for f in (_tree, _module_canonical, _module_closure, code_hash):
+        f.cache_clear()
+
+
 @lru_cache(maxsize=None)
 def code_hash(stage: str) -> str:
     """Short SHA-256 of what ``stage`` runs (see the module docstring)."""

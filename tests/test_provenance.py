@@ -22,8 +22,7 @@ def copy(tmp_path, monkeypatch):
 
 
 def hashes() -> dict[str, str]:
-    for f in (provenance._tree, provenance._module_closure, provenance.code_hash):
-        f.cache_clear()
+    provenance.clear_caches()
     return {s: provenance.code_hash(s) for s in STAGES}
 
 

@@ -121,28 +121,40 @@ def edited(work: Path, edit) -> dict[str, int]:
     return planned(work)
 
 
-def computed(work: Path, *args: str, env: dict | None = None) -> dict[str, int]:
-    """Run the edited study up to its table; the steps its run jobs computed (not
+def computed(work: Path, *args: str, env: dict | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """Run the study up to its table: the jobs Snakemake ran, per rule (the real run's
+    job stats; `all` is not a target here), and the steps its run jobs computed (not
     reused: htcore.memo), from the logs of the jobs that ran."""
     t0 = time.time()
-    smk(work, "-j", "2", "results/lr_sweep/table.parquet", *args, env=env)
+    proc = smk(work, "-j", "2", "results/lr_sweep/table.parquet", *args, env=env)
+    out = proc.stdout + proc.stderr
+    jobs = {} if "Job stats:" not in out else {
+        k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M) if k != "total"}
     steps = Counter()
     for log in (work / "results/logs/lr_sweep/run").rglob("*.log"):
         if log.stat().st_mtime >= t0:
             steps.update(re.findall(r"^htcore-step (\w+) computed", log.read_text(), flags=re.M))
-    return dict(steps)
+    return jobs, dict(steps)
+
+
+def edited_run(work: Path, edit) -> tuple[dict[str, int], dict[str, int]]:
+    cfg = copy.deepcopy(TINY)
+    edit(cfg)
+    write_config(work, cfg)
+    return computed(work)
 
 
 DOWNSTREAM = {"collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
 RUNS_PER_SEED = 6  # tiny lr_sweep: 2 optimizers x 3 learning rates
 ALL_RUNS = 2 * (RUNS_PER_SEED + 1)  # 2 seeds, each with its initial run
+STEPS = ("train", "spectrum", "evaluate")
 
 
 def test_adding_a_learning_rate_plans_only_the_new_runs(copy_of_run):
-    jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0))
     new_runs = 2 * 2  # 2 optimizers x 2 seeds; their step 0 is the seeds' initial runs'
-    assert jobs == {"run": new_runs, **DOWNSTREAM}
-    assert computed(copy_of_run) == {"train": new_runs, "spectrum": new_runs, "evaluate": new_runs}
+    jobs, steps = edited_run(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0))
+    assert jobs == {"run": new_runs, "collect": 1}
+    assert steps == {s: new_runs for s in STEPS}
 
 
 def test_adding_a_seed_plans_only_that_seed(copy_of_run):
@@ -154,35 +166,37 @@ def test_adding_a_seed_plans_only_that_seed(copy_of_run):
 # Snakemake re-runs every run job whose spec changed; inside, only the steps whose
 # inputs changed compute (htcore.memo)
 def test_changing_reg_lambda_reevaluates_and_never_retrains(copy_of_run):
-    assert edited(copy_of_run, lambda c: c["defaults"].__setitem__("reg_lambda", 0.1)) == {"run": ALL_RUNS, **DOWNSTREAM}
-    assert computed(copy_of_run) == {"evaluate": ALL_RUNS}
+    jobs, steps = edited_run(copy_of_run, lambda c: c["defaults"].__setitem__("reg_lambda", 0.1))
+    assert jobs == {"run": ALL_RUNS, "collect": 1} and steps == {"evaluate": ALL_RUNS}
 
 
 def test_changing_n_test_reevaluates_and_never_retrains(copy_of_run):
+    # n_test is an evaluation parameter (htcore.params): its runs' train keys do not change
     assert edited(copy_of_run, lambda c: c["defaults"].__setitem__("n_test", 30)) == {"run": ALL_RUNS, **DOWNSTREAM}
-    assert computed(copy_of_run) == {"evaluate": ALL_RUNS}
+    from htcore.params import BY_NAME
+
+    assert BY_NAME["n_test"].stage == "eval"
 
 
 def test_changing_a_fit_setting_refits_and_never_retrains(copy_of_run):
-    assert edited(copy_of_run, lambda c: c["tails"].__setitem__("min_tail", 6)) == {"run": ALL_RUNS, **DOWNSTREAM}
-    assert computed(copy_of_run) == {"spectrum": ALL_RUNS}
+    jobs, steps = edited_run(copy_of_run, lambda c: c["tails"].__setitem__("min_tail", 6))
+    assert jobs == {"run": ALL_RUNS, "collect": 1} and steps == {"spectrum": ALL_RUNS}
 
 
 def test_a_parameter_a_run_does_not_use_changes_nothing_of_that_run(copy_of_run):
     # gamma acts only with lr_schedule: step (none here): no run job; the table's column is redrawn
     assert edited(copy_of_run, lambda c: c["defaults"].__setitem__("gamma", 0.5)) == DOWNSTREAM
     # momentum acts only on gd runs: the 3 x 2 gd runs retrain, the adam runs do not
-    jobs = edited(copy_of_run, lambda c: c["defaults"].__setitem__("momentum", 0.5))
     gd_runs = 3 * 2
-    assert jobs == {"run": gd_runs, **DOWNSTREAM}
-    assert computed(copy_of_run) == {"train": gd_runs, "spectrum": gd_runs, "evaluate": gd_runs}
+    jobs, steps = edited_run(copy_of_run, lambda c: c["defaults"].__setitem__("momentum", 0.5))
+    assert jobs == {"run": gd_runs, "collect": 1} and steps == {s: gd_runs for s in STEPS}
 
 
 def test_a_forced_rerun_reuses_every_step_and_recompute_recomputes(copy_of_run):
     before = table(copy_of_run)
-    assert computed(copy_of_run, "--forcerun", "run") == {}
-    every = {"train": ALL_RUNS, "spectrum": ALL_RUNS, "evaluate": ALL_RUNS}
-    assert computed(copy_of_run, "--forcerun", "run", env={**os.environ, "HTCORE_RECOMPUTE": "1"}) == every
+    assert computed(copy_of_run, "--forcerun", "run") == ({"run": ALL_RUNS, "collect": 1}, {})
+    recompute = {**os.environ, "HTCORE_RECOMPUTE": "1"}
+    assert computed(copy_of_run, "--forcerun", "run", env=recompute)[1] == {s: ALL_RUNS for s in STEPS}
     pd.testing.assert_frame_equal(before, table(copy_of_run), check_exact=True)
 
 
