@@ -16,24 +16,29 @@ Jobs and what they share:
 
 ``data`` (one per data parameters and seed)
     teacher, training and probe sets, initial weights (.npz). The test set is drawn
-    by ``evaluate`` (its own random stream), so ``n_test`` never retrains.
-``train`` (one per run)
+    by the evaluation (its own random stream), so ``n_test`` never retrains.
+``run`` (one per run)
+    the run's steps, one after the other in one job, each skipped when its files are
+    already there for the same key (:mod:`htcore.memo`); its output is a manifest
+    listing the steps' keys. The steps (each also a stage, and a sub-command of
+    ``python -m htcore``), with their files (:data:`LAYOUT`):
+``train``
     ``weights.npz`` (W at the probe steps) and ``trace.parquet`` (one row per step:
     student_loss, lr, diverged, first_bad_step, device).
-``spectrum`` (one per run)
+``spectrum``
     the ESD of W per snapshot (``esd.parquet``, one row per eigenvalue), one row per
     snapshot of spectral summaries, tail fits and shape label (``spectrum.parquet``:
     htcore.spectra.summarize + htcore.shape.tail_summary), and for evolution
     experiments the update analysis (``update_sv.parquet``, ``overlaps.parquet``:
     htcore.updates; empty tables otherwise).
-``evaluate`` (one per run and evaluation setting)
+``evaluate`` (per evaluation setting of the run)
     read-out losses, KTA, sim and loss baselines per snapshot (``eval.parquet``), and
     for evolution experiments the feature ESD (``feature_esd.parquet``).
 ``collect`` / ``collect_updates`` (one per experiment)
-    the experiment's tables (htcore.collect). Their spec is the experiment's
-    configuration (``Experiment.source``), which they expand again into its runs, and
-    the per-run rules' output patterns: a list of thousands of runs or files would not
-    fit on a command line.
+    the experiment's tables (htcore.collect), read from the runs' step files
+    (:data:`COLLECTED`). Their spec is the experiment's configuration
+    (``Experiment.source``), which they expand again into its runs: a list of
+    thousands of runs or files would not fit on a command line.
 ``figure`` / ``claims``
     one figure of an experiment; the claim verdicts of the study.
 
