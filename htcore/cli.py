@@ -18,7 +18,8 @@ counts from its fork). The benchmark scripts
 
 ``python -m htcore check [results]`` opens every artifact under results/ and lists
 the damaged ones (htcore.check); ``python -m htcore params`` prints the study's
-parameters (htcore.params) as the README's table.
+parameters (htcore.params) as the README's table, ``python -m htcore claims-table``
+the claims (htcore.claims) as docs/claims.md's table.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="open every artifact under results/ and list the damaged ones")
     chk.add_argument("results", nargs="?", default="results")
     sub.add_parser("params", help="print the study's parameters (htcore.params) as a Markdown table")
+    sub.add_parser("claims-table", help="print the study's claims (htcore.claims) as docs/claims.md's table")
     return ap
 
 
@@ -76,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         from htcore.check import main as check
 
         return check(args.results)
+    if args.stage == "claims-table":
+        from htcore.claims import markdown_table as claims_table
+
+        print(claims_table(), end="")
+        return 0
     if args.stage == "params":
         from htcore.params import markdown_table
 

@@ -1,12 +1,15 @@
 """Collect an experiment's per-run tables into tidy experiment tables.
 
 ``table.parquet``: one row per (run, probe step) with every parameter and metric:
-    experiment, eval_id, train_id, seed, <every parameter of htcore.params>, step,
+    experiment, eval_id, train_id, seed, <every parameter of htcore.params> (a
+    parameter whose values mix numbers and words, reg_lambda 0.01 and cv, is text:
+    "0.01", "cv"), step,
     diverged, first_bad_step, train_loss, test_loss, kta, sim (read-out metrics,
     htcore.evaluate), baseline_* (htcore.baselines), lambda_max, frob_norm2,
     stable_rank (htcore.spectra), hill_* / ks_* / mp_* / n_spikes / shape_label
-    (htcore.shape.tail_summary), student_loss (the network's training MSE at the
-    step) and device (htcore.train).
+    (htcore.shape.tail_summary: the spectrum's shape), student_loss (the network's
+    training MSE at the step) and device (htcore.train), and the run's training state
+    apart from the shape: loss_ratio, loss_falling, train_state (htcore.state).
     Rows of diverged snapshots are kept, with NaN metrics and ``diverged`` true.
 ``esd.parquet``: every eigenvalue of every snapshot of the experiment's trained runs
     (experiment, train_id, seed, step, index, eigenvalue).
@@ -28,6 +31,8 @@ import json
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
+
+from htcore.state import add_state
 
 KEYS = ["experiment", "train_id", "seed", "step"]
 
@@ -70,7 +75,12 @@ def _param_columns(runs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     rows = [{"eval_id": r["eval_id"],
              **{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in sorted(r["params"].items())}}
             for r in runs]
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for col in frame.columns:  # numbers and words in one column (reg_lambda 0.01 and cv): text
+        kinds = {isinstance(v, str) for v in frame[col]}
+        if len(kinds) > 1:
+            frame[col] = [v if isinstance(v, str) else format(v, "g") for v in frame[col]]
+    return frame
 
 
 def table(runs: Sequence[Mapping[str, Any]], eval_paths: Sequence[str], spectrum_paths: Sequence[str],
@@ -89,11 +99,11 @@ def table(runs: Sequence[Mapping[str, Any]], eval_paths: Sequence[str], spectrum
     front = ["experiment", "eval_id", "train_id", "seed"]
     ev = ev[front + [c for c in params.columns if c != "eval_id"]
             + [c for c in ev.columns if c not in front and c not in params.columns]]
-    trace = trace[KEYS + ["student_loss", "device"]]
     out = (ev.merge(spec, on=KEYS, how="left", validate="many_to_one")
-             .merge(trace, on=KEYS, how="left", validate="many_to_one"))
+             .merge(trace[KEYS + ["student_loss", "device"]], on=KEYS, how="left", validate="many_to_one"))
     if len(out) != len(ev):
         raise RuntimeError("collect: join changed the number of rows")
+    out = add_state(out, trace)
     return out.sort_values(["eval_id", "step"], kind="stable").reset_index(drop=True)
 
 

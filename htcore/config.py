@@ -6,15 +6,23 @@ paths that identify them; the Snakefile and every test use it.
 * :func:`load_config_file` reads one YAML/JSON config file the way Snakemake does,
   but rejects what Snakemake lets through silently: a key written twice in one
   mapping (YAML keeps the last; the error names both lines) and, for syntax errors,
-  says file, line and column.
+  says file, line and column. :func:`read_config_files` does so for every config
+  file of the workflow before Snakemake's ``configfile:`` merges them (Snakemake
+  itself reads each ``--configfile`` before the Snakefile runs: what it cannot parse
+  gets Snakemake's own message).
 * :func:`load_study` validates a config dict against the JSON schema (all errors
   become one :class:`ConfigError` whose message names the offending key; numbers
-  must be finite, integers must be written as integers), fills the defaults and
-  expands every experiment into :class:`Run` objects. Per-run checks (batch_size
-  vs n, probe_steps vs steps, ...) are errors for the experiments that run
-  (``run:`` and what they ``compare_with``); an experiment that is not selected and
-  fails them is left out of the study (``Study.unusable`` says why), so a small
-  ``--configfile`` merged over config.yaml works for what it selects.
+  must be finite, integers must be written as integers; a look-alike non-ASCII
+  character is named, with the word it imitates), checks experiment names
+  (:data:`EXPERIMENT_NAME`), fills the defaults and expands every experiment into
+  :class:`Run` objects. Per-run checks (batch_size vs n, probe_steps vs steps, a
+  ``set``/``grid``/``cases`` value of a parameter that none of the runs it reaches
+  uses, ...) are errors for the experiments that run (``run:`` and what they
+  ``compare_with``); an experiment that is not selected and fails them is left out
+  of the study (``Study.unusable`` says why), so a small ``--configfile`` merged
+  over config.yaml works for what it selects.
+* :func:`check_device` refuses ``device: cuda`` where torch has no GPU; the workflow
+  calls it when the jobs run on the planning machine (:func:`jobs_may_run_elsewhere`).
 * A run is identified per stage by the grid axes relevant to that stage, written as
   ``key~value/.../seed~S`` (Paramspace style). Data depend on the data parameters,
   training on data + optimisation parameters, evaluation on all of them. So a grid
@@ -32,6 +40,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any, Iterable, Mapping
@@ -61,6 +70,20 @@ DEFAULT_UPDATES = {"top_k": 50}
 
 #: Experiment tables beyond table and esd, per plot kind (rule collect_updates).
 UPDATE_TABLES = ("update_sv", "overlaps", "feature_esd")
+
+#: Experiment names: a lower-case letter, then lower-case letters, digits or _, at most
+#: 64 characters in all. A name is a directory under results/ and the value of the
+#: ``{experiment}`` wildcard; 300 characters passed the dry run and failed in the job
+#: (``OSError: File name too long``).
+EXPERIMENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+EXPERIMENT_NAME_RULE = ("names match ^[a-z][a-z0-9_]{0,63}$: a lower-case letter, then lower-case letters, "
+                        "digits or _, at most 64 characters")
+
+#: Snakemake refuses a wildcard value whose tail is one piece repeated 20 times or more
+#: (snakemake.io.PeriodicityDetector, min_repeat=20; the DAG raises PeriodicWildcardError,
+#: taking it for a rule applied to its own output): such experiment names are refused.
+PERIODIC_REPEATS = 20
+_PERIODIC_TAIL = re.compile(r"(.+?)\1{%d,}$" % (PERIODIC_REPEATS - 1))
 
 
 class ConfigError(ValueError):
@@ -282,6 +305,37 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _non_ascii_hint(text: Any, candidates: Iterable[Any] = ()) -> str:
+    """For text holding non-ASCII characters (a Cyrillic "а" in "аdam"): which one,
+    and the candidate it imitates when exactly one fits; else ``""``."""
+    if not isinstance(text, str):
+        return ""
+    odd = [c for c in text if ord(c) > 127]
+    if not odd:
+        return ""
+    c = odd[0]
+    hint = f"; it contains non-ASCII character U+{ord(c):04X} ({unicodedata.name(c, 'unnamed')})"
+    if len(odd) > 1:
+        hint += f" and {len(odd) - 1} more"
+    fits = [w for w in dict.fromkeys(candidates) if isinstance(w, str) and _looks_like(text, w)]
+    return hint + (f"; did you mean {fits[0]!r}?" if len(fits) == 1 else "")
+
+
+def _looks_like(text: str, word: str) -> bool:
+    """Whether ``text`` is ``word`` with some characters swapped for non-ASCII ones
+    (invisible ones, e.g. a zero-width space or a combining accent, dropped)."""
+    text = "".join(c for c in text if ord(c) < 128 or unicodedata.category(c) not in ("Cf", "Mn", "Zs"))
+    return len(text) == len(word) and all(a == b or ord(a) > 127 for a, b in zip(text, word))
+
+
+def _enum_values(schema: Mapping[str, Any]) -> list[Any]:
+    """The ``enum`` values of a schema and of its ``oneOf`` branches."""
+    values = list(schema.get("enum", []))
+    for sub in schema.get("oneOf", []):
+        values += sub.get("enum", [])
+    return values
+
+
 def _describe(err) -> str:
     """One line naming the key and what is wrong with it, from a jsonschema error."""
     where = _path_text(err.absolute_path)
@@ -289,7 +343,8 @@ def _describe(err) -> str:
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         allowed = ", ".join(err.schema.get("properties", {}))
         key = f"{where}.{extra[0]}" if err.absolute_path else extra[0]
-        return f"{key}: unknown key (allowed here: {allowed})"
+        hint = _non_ascii_hint(extra[0], err.schema.get("properties", {}))
+        return f"{key}: unknown key{hint} (allowed here: {allowed})"
     if err.validator == "propertyNames":
         return f"{where}: bad name {err.instance!r} (lower case letters, digits, _)"
     if err.validator == "type":
@@ -306,10 +361,13 @@ def _describe(err) -> str:
             if sub.validator == "type" and sub.validator_value == "integer" and isinstance(err.instance, (float, str)):
                 problem = _type_problem(err.instance, "integer")
                 break
-        return f"{where}: {problem}; {_one_line(err.schema.get('description', 'see the schema'))}"
+        hint = _non_ascii_hint(err.instance, _enum_values(err.schema))
+        return f"{where}: {problem}; {_one_line(err.schema.get('description', 'see the schema'))}{hint}"
     if err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         why = err.schema.get("description")
         return f"{where}: {err.message}" + (f"; {_one_line(why)}" if why else "")
+    if err.validator == "enum":
+        return f"{where}: {_one_line(err.message)}{_non_ascii_hint(err.instance, err.validator_value)}"
     return f"{where}: {_one_line(err.message)}"
 
 
@@ -380,9 +438,12 @@ def _semantic_checks(name: str, p: Mapping[str, Any], where: str) -> None:
 def load_study(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Study:
     """Validate ``config`` and expand its experiments into runs.
 
-    The schema covers everything; the per-run checks are errors only for the
-    experiments that run (``run:``, default all) and those they ``compare_with``.
-    Another experiment that fails them is left out (listed in ``Study.unusable``)."""
+    The schema covers everything; experiment names follow :data:`EXPERIMENT_NAME`. The
+    per-run checks are errors only for the experiments that run (``run:``, default all)
+    and those they ``compare_with``. Another experiment that fails them is left out
+    (listed in ``Study.unusable``)."""
+    if isinstance(config, Mapping):
+        check_experiment_names(config.get("experiments"))
     validate(config, full_schema(schema))
     defaults = {**P.DEFAULTS, **config.get("defaults", {})}
     _check_lr(defaults["lr"], "defaults.lr")
@@ -390,19 +451,14 @@ def load_study(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Study:
     selected = tuple(config.get("run") or names)
     for s in selected:
         if s not in config["experiments"]:
-            raise ConfigError(f"run: {s!r} is not an experiment (have: {', '.join(names)})")
+            raise ConfigError(f"run: {s!r} is not an experiment (have: {', '.join(names)})"
+                              f"{_non_ascii_hint(s, names)}")
     for name, exp in config["experiments"].items():
         other = exp.get("plot", {}).get("compare_with")
         if other is not None and other not in config["experiments"]:
-            raise ConfigError(f"experiments.{name}.plot.compare_with: {other!r} is not an experiment")
-    needed, todo = set(), list(selected)
-    while todo:
-        name = todo.pop()
-        if name not in needed:
-            needed.add(name)
-            other = config["experiments"][name].get("plot", {}).get("compare_with")
-            if other is not None:
-                todo.append(other)
+            raise ConfigError(f"experiments.{name}.plot.compare_with: {other!r} is not an experiment"
+                              f"{_non_ascii_hint(other, names)}")
+    needed = _needed(config["experiments"], selected)
     experiments, unusable = {}, {}
     for name in names:
         try:
@@ -416,11 +472,88 @@ def load_study(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Study:
     return Study(experiments, selected, config.get("device", "auto"), tails, updates, unusable)
 
 
+def _needed(experiments: Mapping[str, Any], selected: Iterable[str]) -> set[str]:
+    """The selected experiments and those they ``compare_with``, transitively."""
+    needed, todo = set(), list(selected)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            other = experiments[name].get("plot", {}).get("compare_with")
+            if other is not None:
+                todo.append(other)
+    return needed
+
+
+def experiment_name_problem(name: Any) -> str | None:
+    """What is wrong with an experiment name (:data:`EXPERIMENT_NAME`, no periodic
+    tail), or None."""
+    if not isinstance(name, str) or not EXPERIMENT_NAME.match(name):
+        if isinstance(name, str) and re.match(r"^[a-z][a-z0-9_]*$", name):
+            return f"the name is {len(name)} characters long, at most 64 are allowed ({EXPERIMENT_NAME_RULE})"
+        return f"bad name{_non_ascii_hint(name)} ({EXPERIMENT_NAME_RULE})"
+    m = _PERIODIC_TAIL.search(name)
+    if m:
+        unit = m.group(1)
+        return (f"the name ends in {unit!r} repeated {len(m.group(0)) // len(unit)} times, which Snakemake "
+                f"refuses in a wildcard (PeriodicWildcardError: a piece repeated {PERIODIC_REPEATS} times or "
+                f"more at the end) (repeat it at most {PERIODIC_REPEATS - 1} times)")
+    return None
+
+
+def check_experiment_names(experiments: Any) -> None:
+    """Refuse the first experiment whose name breaks the rule, naming it and the rule."""
+    if not isinstance(experiments, Mapping):
+        return  # the schema says what is wrong
+    for name in experiments:
+        problem = experiment_name_problem(name)
+        if problem:
+            shown = name[:64] + "..." if isinstance(name, str) and len(name) > 64 else name
+            raise ConfigError(f"experiments.{shown}: {problem}")
+
+
+def _unused_problem(key: str, points: list[Mapping[str, Any]], whose: str) -> str | None:
+    """Why none of the runs ``points`` (their parameter values) uses parameter ``key``
+    (``htcore.params``: ``applies``), or None when one does."""
+    if any(P.applies(key, p) for p in points):
+        return None
+    cond, values = P.BY_NAME[key].applies
+    have = " or ".join(dict.fromkeys(format_value(p[cond]) for p in points))
+    return (f"{key} is used only when {cond} is {' or '.join(values)}; {whose} runs have {cond} {have} "
+            f"(set {cond}: {values[0]}, or remove {key})")
+
+
+def _check_used(where: str, exp: Mapping[str, Any], points: list[tuple[int, dict[str, Any]]]) -> None:
+    """Refuse a ``set``, ``grid`` or ``cases`` value of a parameter that none of the
+    runs it reaches uses (``teacher_k`` with a single-index teacher): it would change
+    nothing, silently. ``points``: (case index, parameter values) per grid point."""
+    every = [p for _, p in points]
+    places = [(f"{where}.set", exp.get("set", {}), every, "this experiment's"),
+              (f"{where}.grid", exp.get("grid", {}), every, "this experiment's")]
+    places += [(f"{where}.cases[{j}]", case, [p for i, p in points if i == j], "this case's")
+               for j, case in enumerate(exp.get("cases", []))]
+    for place, written, reached, whose in places:
+        for key in written:
+            problem = _unused_problem(key, reached, whose)
+            if problem:
+                raise ConfigError(f"{place}.{key}: {problem}")
+
+
+def _points(base: Mapping[str, Any], grid: Mapping[str, list], cases: list) -> list[tuple[int, dict[str, Any]]]:
+    """(case index, parameter values) of every grid point of every case, in order."""
+    keys = list(grid)
+    return [(j, {**base, **case, **dict(zip(keys, combo))})
+            for j, case in enumerate(cases) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
 def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> Experiment:
     where = f"experiments.{name}"
     base = {**defaults, **exp.get("set", {})}
     _check_lr(base["lr"], f"{where}.set.lr")
     grid = exp.get("grid", {})
+    if "grid" in exp and not grid:
+        raise ConfigError(f"{where}.grid: empty (give each parameter to vary with its list of values, "
+                          f"or leave grid out)")
     for i, v in enumerate(grid.get("lr", [])):
         _check_lr(v, f"{where}.grid.lr[{i}]")
     cases = exp.get("cases", [{}])
@@ -431,51 +564,69 @@ def _expand(name: str, exp: Mapping[str, Any], defaults: Mapping[str, Any]) -> E
         if overlap:
             raise ConfigError(f"{where}.cases[{j}]: {sorted(overlap)} also in grid; set each in one place")
     axes = tuple(k for k in ALL_PARAMS if k in grid or any(k in c for c in cases))
-    keys = list(grid)
+    points = _points(base, grid, cases)
+    _check_used(where, exp, points)
     runs = []
-    for case in cases:
-        for combo in itertools.product(*(grid[k] for k in keys)):
-            p = {**base, **case, **dict(zip(keys, combo))}
-            _semantic_checks(name, p, where)
-            resolved = {
-                **p,
-                "batch_size": p["batch_size"] if p["batch_size"] is not None else p["n"],
-                "probe_steps": resolve_probe_steps(p["probe_steps"], p["steps"]),
-                "lr": float(p["lr"]),
-            }
-            rp = RunParams(**{k: resolved[k] for k in ALL_PARAMS})
-            for seed in exp["seeds"]:
-                runs.append(Run(
-                    experiment=name,
-                    seed=int(seed),
-                    params=rp,
-                    data_id=run_id(p, [a for a in axes if a in STAGE_PARAMS["data"]], seed),
-                    train_id=run_id(p, [a for a in axes if a in STAGE_PARAMS["train"]], seed),
-                    eval_id=run_id(p, axes, seed),
-                ))
+    for _, p in points:
+        _semantic_checks(name, p, where)
+        resolved = {
+            **p,
+            "batch_size": p["batch_size"] if p["batch_size"] is not None else p["n"],
+            "probe_steps": resolve_probe_steps(p["probe_steps"], p["steps"]),
+            "lr": float(p["lr"]),
+        }
+        rp = RunParams(**{k: resolved[k] for k in ALL_PARAMS})
+        for seed in exp["seeds"]:
+            runs.append(Run(
+                experiment=name,
+                seed=int(seed),
+                params=rp,
+                data_id=run_id(p, [a for a in axes if a in STAGE_PARAMS["data"]], seed),
+                train_id=run_id(p, [a for a in axes if a in STAGE_PARAMS["train"]], seed),
+                eval_id=run_id(p, axes, seed),
+            ))
     runs, inits = _with_inits(name, runs, axes)
     ids = [r.eval_id for r in runs]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{where}: two runs share the id {next(i for i in ids if ids.count(i) > 1)!r}")
-    plot = dict(exp.get("plot", {"kind": "sweep"}))
+    plot = _plot(where, exp, axes, runs)
+    return Experiment(name, exp.get("description", ""), axes, tuple(exp["seeds"]), tuple(runs), plot,
+                      tuple(inits), {"name": name, "experiment": exp, "defaults": dict(defaults)})
+
+
+def _plot(where: str, exp: Mapping[str, Any], axes: tuple[str, ...], runs: list[Run]) -> dict[str, Any]:
+    """The experiment's ``plot`` with its defaults filled in and its axes checked.
+
+    Without ``plot:``, an experiment that varies ``lr`` is drawn as a sweep over lr,
+    any other (also one of seeds only) as metrics against steps, a line per
+    combination of what it varies. ``hue`` defaults to every varied parameter but x."""
+    plot = dict(exp.get("plot", {"kind": "sweep" if "lr" in axes else "steps"}))
+    varied = f"(its grid/cases vary: {', '.join(axes) or 'nothing'})"
     if plot["kind"] == "sweep":
+        if not axes:
+            raise ConfigError(f"{where}.plot.kind: sweep draws metrics against a varied parameter, and this "
+                              f"experiment varies nothing (no grid, no cases) (use kind steps)")
+        if "x" not in plot and "lr" not in axes:
+            raise ConfigError(f"{where}.plot.x: not given, and its default 'lr' is not varied by this "
+                              f"experiment {varied} (name one of them as x, or use kind steps)")
         plot.setdefault("x", "lr")
         plot.setdefault("logx", True)
     hue = plot.get("hue", [a for a in axes if a != plot.get("x")])
     plot["hue"] = [hue] if isinstance(hue, str) else list(hue)
-    if "style" in plot:  # its values in the order the experiment lists them (first = solid)
-        if plot["style"] not in axes:
-            raise ConfigError(f"{where}.plot.style: {plot['style']!r} is not varied by this experiment")
-        plot["style_values"] = list(dict.fromkeys(getattr(r.params, plot["style"]) for r in runs))
+    if "style" in plot:  # its value combinations in the order the experiment lists them (first = solid)
+        style = [plot["style"]] if isinstance(plot["style"], str) else list(plot["style"])
+        for s in style:
+            if s not in axes:
+                raise ConfigError(f"{where}.plot.style: {s!r} is not varied by this experiment {varied}")
+        plot["style"] = style
+        plot["style_values"] = [list(v) for v in dict.fromkeys(tuple(getattr(r.params, s) for s in style)
+                                                              for r in runs)]
     if plot["kind"] == "sweep" and plot["x"] not in axes:
-        raise ConfigError(f"{where}.plot.x: {plot['x']!r} is not varied by this experiment "
-                          f"(its grid/cases vary: {', '.join(axes) or 'nothing'})")
+        raise ConfigError(f"{where}.plot.x: {plot['x']!r} is not varied by this experiment {varied}")
     for h in plot["hue"]:
         if h not in axes:
-            raise ConfigError(f"{where}.plot.hue: {h!r} is not varied by this experiment "
-                              f"(its grid/cases vary: {', '.join(axes) or 'nothing'})")
-    return Experiment(name, exp.get("description", ""), axes, tuple(exp["seeds"]), tuple(runs), plot,
-                      tuple(inits), {"name": name, "experiment": exp, "defaults": dict(defaults)})
+            raise ConfigError(f"{where}.plot.hue: {h!r} is not varied by this experiment {varied}")
+    return plot
 
 
 def expand_experiment(source: Mapping[str, Any]) -> Experiment:
@@ -511,6 +662,31 @@ def _with_inits(name: str, runs: list[Run], axes: tuple[str, ...]) -> tuple[list
 
 
 # --------------------------------------------------------------------- config files
+
+def read_config_files(default: str, given: Iterable[Any], schema: Mapping[str, Any]) -> None:
+    """Read the workflow's config files as :func:`load_config_file` does, before
+    Snakemake's ``configfile:`` merges them: ``default`` (the Snakefile's
+    ``configfile:``, relative to the working directory; it may be missing when files
+    are ``given``) and the ``given`` ones (``--configfile``: ``workflow.configfiles``).
+
+    Besides what load_config_file refuses, a top-level key the schema does not allow
+    is refused here, naming the file: ``configfile:`` itself reads some keys
+    (``pathvars``) and fails with a traceback on a malformed one.
+
+    Snakemake reads every ``--configfile`` before the Snakefile runs (its command line,
+    snakemake.settings.types.ConfigSettings): one that it cannot parse, or that does
+    not exist, stops Snakemake before this is called, with Snakemake's own message."""
+    given = [str(p) for p in given]
+    paths = [default] if os.path.exists(default) else []
+    if not paths and not given:
+        raise ConfigError(f"{default}: not found in {os.getcwd()} (write one there, or give --configfile FILE)")
+    allowed = list(schema.get("properties", {}))
+    for path in dict.fromkeys(paths + given):
+        for key in load_config_file(path):
+            if key not in allowed:
+                raise ConfigError(f"{key}: unknown key in {path}{_non_ascii_hint(key, allowed)} "
+                                  f"(allowed here: {', '.join(allowed)})")
+
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read one YAML (or JSON) config file, refusing what YAML accepts silently.
@@ -570,3 +746,57 @@ def _check_duplicate_keys(node: Any, where: list, path: str) -> None:
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _check_duplicate_keys(item, where + [i], path)
+
+
+# ----------------------------------------------------------------- where jobs run
+
+def check_device(device: str) -> None:
+    """Refuse ``device: cuda`` when this machine has no GPU that torch can use: every
+    training would fail at its first step. Probes (and imports torch) only for cuda;
+    call it when the jobs run on this machine (:func:`jobs_may_run_elsewhere`)."""
+    if device != "cuda":
+        return
+    problem = _cuda_problem()
+    if problem:
+        raise ConfigError(f"device: cuda, but {problem} (write device: auto, which trains on the GPU when "
+                          f"there is one and on the CPU otherwise, or device: cpu)")
+
+
+def _cuda_problem() -> str | None:
+    """Why torch cannot train on a GPU here, or None (the test htcore.train's
+    ``resolve_device`` makes in every training job)."""
+    from htcore.train import cuda_visible
+
+    if not cuda_visible():
+        return "no NVIDIA GPU is visible here (no /dev/nvidiactl, or CUDA_VISIBLE_DEVICES hides it)"
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        return "torch sees no usable GPU here (torch.cuda.is_available() is false)"
+    return None
+
+
+#: executors that run the jobs on this machine (or none: dry run, touch)
+LOCAL_EXECUTORS = ("local", "dryrun", "touch")
+
+
+def jobs_may_run_elsewhere(argv: Iterable[str], environ: Mapping[str, str]) -> bool:
+    """Whether this Snakemake command line may send its jobs to other machines: it
+    names an executor other than local, or a profile (``--profile``,
+    ``--workflow-profile``, ``$SNAKEMAKE_PROFILE``), which may name one
+    (workflow/profiles/slurm does). A cluster is planned from a login node: a GPU
+    missing there says nothing about the nodes. Snakemake picks the executor after the
+    Snakefile runs, so its command line is all there is to go on."""
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg.startswith("-e"):  # -e slurm, -eslurm, -e=slurm
+            name, value = "--executor", arg[2:].lstrip("=")
+        else:
+            name, _, value = arg.partition("=")
+        if name in ("--executor", "--profile", "--workflow-profile"):
+            value = value or (args[i + 1] if i + 1 < len(args) else "")
+            if value not in (LOCAL_EXECUTORS if name == "--executor" else ("none",)):
+                return True
+    return bool(environ.get("SNAKEMAKE_PROFILE"))

@@ -54,9 +54,12 @@ STYLE = {
 }
 PALETTE = ["#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8c564b", "#7f7f7f"]
 LABEL_COLORS = {"random-like": "#d9d9d9", "bulk+spike": "#9ecae1", "heavy-tailed": "#fdae6b",
-                "very-heavy-tailed": "#e6550d", "stuck": "#756bb1", "diverged": "#404040",
+                "very-heavy-tailed": "#e6550d", "too-small": "#f0f0f0", "diverged": "#404040",
                 "fit-failed": "#ffffff"}
 SHAPE_ORDER = list(LABEL_COLORS)
+#: How the phase diagram marks a cell's training state (htcore.state), over its colour
+#: (the shape): hatching, and the state's name in the legend.
+STATE_HATCH = {"saturated": "//", "blown-up": "xx"}
 
 LABELS = {
     "train_loss": "read-out train loss", "test_loss": "read-out test loss", "kta": "KTA",
@@ -184,7 +187,7 @@ def _panels(plt, n: int, rows: int = 1):
 
 #: metrics that depend on the evaluation settings (reg_lambda, readout_scaling); the
 #: others (spectra, fits, the network's own loss) are the same for every setting
-EVAL_METRICS = ("train_loss", "test_loss", "kta", "sim")
+EVAL_METRICS = ("train_loss", "test_loss", "zero_loss", "reg_lambda_used", "kta", "sim")
 #: evaluation-only parameters: a compared experiment is restricted to this one's values
 EVAL_PARAMS = ("reg_lambda", "readout_scaling")
 LINESTYLES = ["-", "--", ":", "-."]
@@ -201,10 +204,24 @@ def _styled(df: pd.DataFrame, metric: str, plot: Mapping[str, Any] | None):
     style = plot.get("style") if plot else None
     if not style:
         return [("", "-", df)]
-    values = list(plot["style_values"])
+    values = [tuple(v) for v in plot["style_values"]]
     if metric not in EVAL_METRICS:
-        return [("", "-", df[df[style] == values[0]])]
-    return [(f", {style}={v}", LINESTYLES[i % len(LINESTYLES)], df[df[style] == v]) for i, v in enumerate(values)]
+        return [("", "-", style_rows(df, style, values[0]))]
+    return [("".join(f", {s}={x}" for s, x in zip(style, v)), LINESTYLES[i % len(LINESTYLES)],
+             style_rows(df, style, v)) for i, v in enumerate(values)]
+
+
+def style_rows(df: pd.DataFrame, style: list[str], values) -> pd.DataFrame:
+    """The rows of ``df`` at one combination of the style parameters' values (compared
+    as text: a column that mixes numbers and words, reg_lambda 0.01 and cv, is text)."""
+    keep = np.ones(len(df), dtype=bool)
+    for s, v in zip(style, values):
+        keep &= df[s].astype(str).to_numpy() == _text(v)
+    return df[keep]
+
+
+def _text(v) -> str:
+    return format(v, "g") if isinstance(v, float) else str(v)
 
 
 def _draw_baselines(ax, table: pd.DataFrame, metric: str, hue: list[str]) -> None:
@@ -227,7 +244,7 @@ def _draw_sweep(name, tables, plot, plt):
     if name == "phase_diagram":  # labels do not depend on `style`; test loss at its first value
         table = tables["table"]
         rows = table[table["step"] > 0] if (table["step"] > 0).any() else table
-        rows = rows[rows[plot["style"]] == plot["style_values"][0]] if plot.get("style") else rows
+        rows = style_rows(rows, plot["style"], plot["style_values"][0]) if plot.get("style") else rows
         return _phase_diagram(rows, plot["hue"], plot["x"], plt, plot.get("logx", True), panels="step")
     metrics = METRIC_FIGURES[name]
     x, hue, logx, style = plot["x"], plot["hue"], plot.get("logx", True), plot.get("style")
@@ -237,7 +254,7 @@ def _draw_sweep(name, tables, plot, plt):
     if "compare" in tables:
         other = tables["compare"]
         for c in EVAL_PARAMS:  # compare like with like: same evaluation settings
-            other = other[other[c].isin(table[c].unique())]
+            other = other[other[c].astype(str).isin(set(table[c].astype(str)))]
         sources.append((other, True))
     for ax, metric in zip(axes, metrics):
         for src, dashed in sources:
@@ -390,7 +407,8 @@ def _draw_overlaps(name, tables, plot, plt):
 def _phase_diagram(df: pd.DataFrame, hue: list[str], x: str, plt, logx: bool = False,
                    panels: str | None = None):
     """Cells over (group, x) coloured by the most common shape label over seeds,
-    annotated with mean PL_Alpha_KS and mean test loss; one panel per value of
+    hatched by the most common training state when it is saturated or blown-up
+    (:data:`STATE_HATCH`), annotated with mean PL_Alpha_KS and mean test loss; one panel per value of
     ``panels`` (e.g. the probe step of a sweep), side by side."""
     df = df.assign(_group=group_labels(df, hue))
     groups = list(dict.fromkeys(df.sort_values(hue or ["experiment"])["_group"]))
@@ -406,8 +424,12 @@ def _phase_diagram(df: pd.DataFrame, hue: list[str], x: str, plt, logx: bool = F
                 if not len(cell):
                     continue
                 label = cell["shape_label"].value_counts().idxmax()
+                state = cell["train_state"].value_counts().idxmax() if "train_state" in cell else ""
                 ax.add_patch(plt.Rectangle((c, r), 1, 1, facecolor=LABEL_COLORS.get(label, "#fff"),
                                            edgecolor="white", linewidth=2))
+                if state in STATE_HATCH:
+                    ax.add_patch(plt.Rectangle((c + 0.04, r + 0.04), 0.92, 0.92, fill=False,
+                                               hatch=STATE_HATCH[state], edgecolor="#555555", linewidth=0))
                 a, tl = cell["ks_alpha"].mean(), cell["test_loss"].mean()
                 txt = ("diverged" if cell["diverged"].all() else f"α={a:.2f}\nL={tl:.3g}")
                 ax.text(c + 0.5, r + 0.5, txt, ha="center", va="center", fontsize=6.5)
@@ -423,7 +445,10 @@ def _phase_diagram(df: pd.DataFrame, hue: list[str], x: str, plt, logx: bool = F
         if key is not None:
             ax.set_title(f"{panels} {key}", fontsize=8)
     handles = [plt.Rectangle((0, 0), 1, 1, facecolor=LABEL_COLORS[k], edgecolor="#999") for k in SHAPE_ORDER]
-    axes[0][0].legend(handles, SHAPE_ORDER, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=7)
+    handles += [plt.Rectangle((0, 0), 1, 1, fill=False, hatch=hatch, edgecolor="#555555")
+                for hatch in STATE_HATCH.values()]
+    names = SHAPE_ORDER + [f"state: {k}" for k in STATE_HATCH]
+    axes[0][0].legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=5, fontsize=7)
     return fig
 
 

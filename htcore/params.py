@@ -68,8 +68,9 @@ PARAMS: tuple[Param, ...] = (
           _num(1, 100000, integer=True), type=int),
     Param("n", "data", 2000, "training-set size, also the probe-set size (at most 10^7: X is n x d float32)",
           _num(2, 10000000, integer=True), type=int),
-    Param("n_test", "eval", 200, "test-set size (at most 10^7: X_test is n_test x d float32); drawn by the "
-          "evaluation, so changing it never retrains", _num(1, 10000000, integer=True), type=int),
+    Param("n_test", "eval", 10000, "test-set size (at most 10^7: X_test is n_test x d float32); drawn by the "
+          "evaluation, so changing it never retrains. 10,000 puts the sd of a test loss near 0.015 (0.07 at the "
+          "paper's 200)", _num(1, 10000000, integer=True), type=int),
     Param("label_noise_std", "data", 0.3, "rho: std of the label noise (at most 100: labels softplus(beta^T x) "
           "are O(1), beyond 100 the signal is lost in the noise)", _num(0, 100), type=float),
     Param("teacher_kind", "data", "single_index", "teacher: single_index (y = g(beta*^T x) + noise) or "
@@ -123,7 +124,9 @@ PARAMS: tuple[Param, ...] = (
           {"type": "boolean"}, type=bool, at_step0=True),
     Param("reg_lambda", "eval", 0.01, "ridge read-out regularisation lambda (at most 10^6: the penalty "
           "lambda (n/h) I then outweighs Z^T Z by ~10^6 and the read-out is zero to the precision the losses "
-          "are reported at)", _num(0, 1000000, excl_lo=True), type=float),
+          "are reported at), or cv: the calibrated read-out, lambda chosen per snapshot by leave-one-out "
+          "cross-validation on the probe set (htcore.evaluate.CV_GRID)",
+          {"oneOf": [_num(0, 1000000, excl_lo=True), {"enum": ["cv"]}]}, type=object),
     Param("readout_scaling", "eval", "spec", "spec: Z = tanh(XW^T/sqrt(d))/sqrt(h); authors: tanh(XW^T/d)/sqrt(h) "
           "as in the published code", {"enum": ["spec", "authors"]}, type=str),
 )

@@ -66,10 +66,13 @@ The rule looks at *where* the outliers sit relative to the bulk instead:
 
 The shape label (:func:`shape_label`), rules in order
 -----------------------------------------------------
-0. A non-finite spectrum (a diverged run) -> ``"diverged"``; a snapshot of a run
-   that blew up and never recovered (:func:`stuck_steps`: training loss above
-   ``STUCK_RATIO`` (5x) its initial value from this step to the end) ->
-   ``"stuck"``. Neither is a spectrum shape; the fit columns are still reported.
+0. A non-finite spectrum (a diverged run) -> ``"diverged"``; a spectrum of fewer
+   than ``MIN_EIGS`` (10) non-zero eigenvalues (``min(h, d) < 10``) ->
+   ``"too-small"``: a bulk of fewer points has no MP shape to match (the median
+   match rests on a handful of values) and can hold no tail of ``TAIL_MIN_POINTS``
+   points, so no shape is claimed. The label is the spectrum's shape only; what the
+   run did (trained, saturated, blown up) is the ``train_state`` column
+   (:mod:`htcore.state`), never folded into the shape.
 1. MP fit not ``"ok"`` (degenerate input) -> ``"fit-failed"``.
 2. The bulk (after stripping) is MP-like when ``mp.ks <= max(KS_MP_MAX,
    KS_MP_PER_P / p)`` (0.05, or 8/p for small matrices: on pure noise ``mp.ks`` is
@@ -124,7 +127,6 @@ __all__ = [
     "bulk_is_mp",
     "has_tail",
     "shape_label",
-    "stuck_steps",
     "tail_summary",
 ]
 
@@ -146,11 +148,10 @@ TAIL_SPAN = 1.5
 ALPHA_VERY_HEAVY = 2.0
 #: Tail exponent above which there is no power-law tail to speak of.
 ALPHA_NO_TAIL = 6.0
-#: A run whose training loss stays above this multiple of its initial loss, from a
-#: snapshot to the end of training, has not trained: its snapshots there are "stuck".
-STUCK_RATIO = 5.0
+#: Fewest non-zero eigenvalues (min(h, d)) a spectrum needs to get a shape.
+MIN_EIGS = 10
 #: Every value :func:`shape_label` can return.
-LABELS = ("random-like", "bulk+spike", "heavy-tailed", "very-heavy-tailed", "stuck", "diverged",
+LABELS = ("random-like", "bulk+spike", "heavy-tailed", "very-heavy-tailed", "too-small", "diverged",
           "fit-failed")
 
 
@@ -396,19 +397,16 @@ def shape_label(
     ks_mp_max: float = KS_MP_MAX,
     alpha_very_heavy: float = ALPHA_VERY_HEAVY,
     alpha_no_tail: float = ALPHA_NO_TAIL,
-    stuck: bool = False,
 ) -> str:
     """The shape of one spectrum, by the rules in the module docstring.
 
     Returns one of :data:`LABELS`. ``ks`` must be the KS (CSN) fit of the same
     spectrum; it only grades a tail (rules 4-6), and only if its status is ``"ok"``.
-    ``stuck``: the snapshot belongs to a run that never trained from here on
-    (:func:`stuck_steps`); a non-finite spectrum is a diverged run's.
     """
     if mp.status == "non-finite":
         return "diverged"
-    if stuck:
-        return "stuck"
+    if min(mp.h, mp.d) < MIN_EIGS:
+        return "too-small"
     if mp.status != "ok":
         return "fit-failed"
     if bulk_is_mp(mp, ks_mp_max=ks_mp_max):
@@ -425,25 +423,6 @@ def shape_label(
     return "bulk+spike" if mp.n_spikes else "random-like"
 
 
-def stuck_steps(loss, probe_steps, ratio: float = STUCK_RATIO) -> np.ndarray:
-    """Which probe steps belong to a run that has stopped training.
-
-    ``loss[t]`` is the network's training loss at W_t for t = 0..steps (the trace).
-    Step t is stuck when the loss at t and at every later step stays above
-    ``ratio`` times the initial loss: the run blew up and never came back (GD at lr
-    1e6 ends 9.6x above its start, Adam at lr 3000 330x), so its spectrum is what the
-    blow-up left, not a learned shape. A catapult that recovers (GD at lr 3000: 120x
-    at step 3, 0.02x at step 10) is not stuck. Non-finite losses are the diverged
-    label's business (False here).
-    """
-    loss = np.asarray(loss, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        above = loss > ratio * loss[0]
-    # stuck[t]: above at t and at every later step (a reversed running AND)
-    all_after = np.logical_and.accumulate(above[::-1])[::-1]
-    return np.array([bool(all_after[int(t)]) for t in probe_steps])
-
-
 _FIT_FIELDS = ("alpha", "xmin", "xmin_index", "n_tail", "D", "se", "alphahat", "status")
 _ALTERNATIVES = ("exponential", "lognormal", "truncated_power_law")
 
@@ -457,7 +436,6 @@ def tail_summary(
     bootstrap: bool = False,
     n_boot: int = 100,
     seed: int = 0,
-    stuck: bool = False,
 ) -> dict[str, float | int | str | bool]:
     """All tail and shape numbers of one spectrum as one flat row (stable schema).
 
@@ -478,7 +456,7 @@ def tail_summary(
       mp_mass_fraction_outside, mp_edge_span, mp_strip_rounds, mp_status``,
       ``n_spikes`` (outliers above the MP edge), ``n_detached`` and ``n_edge``
       (the outliers detached from the edge / in the edge group): :func:`fit_mp`.
-    * ``shape_label`` (str): :func:`shape_label` (``stuck`` passed through).
+    * ``shape_label`` (str): :func:`shape_label`.
     * ``bootstrap`` (bool), ``n_boot`` (int, 0 without bootstrap), ``seed`` (int).
     * ``ks_gof_p``, ``ks_alpha_ci_low``, ``ks_alpha_ci_high`` (95%), and
       ``llr_<alt>_R``, ``llr_<alt>_p`` for ``<alt>`` in exponential, lognormal,
@@ -510,7 +488,7 @@ def tail_summary(
                   "strip_rounds", "status"):
         row[f"mp_{field}"] = getattr(mp, field)
     row["n_spikes"], row["n_detached"], row["n_edge"] = mp.n_spikes, mp.n_detached, mp.n_edge
-    row["shape_label"] = shape_label(mp, ks, stuck=stuck)
+    row["shape_label"] = shape_label(mp, ks)
     row["bootstrap"] = bool(bootstrap)
     row["n_boot"] = int(n_boot) if bootstrap else 0
     row["seed"] = int(seed)

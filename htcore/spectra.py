@@ -8,7 +8,9 @@ rounding are clipped to 0.
 
 Summaries per snapshot: ``lambda_max`` (= ||W||_2^2), ``frob_norm2`` (= ||W||_F^2 =
 trace W^T W) and ``stable_rank`` = ||W||_F^2 / ||W||_2^2. A non-finite snapshot (a
-diverged run) has an all-NaN ESD and NaN summaries.
+diverged run) has an all-NaN ESD and NaN summaries. ``update_norm`` =
+||W_t - W_0||_F / ||W_0||_F says how far training moved W (NaN without W_0): a run
+that barely moves W cannot answer a question about what training does to it.
 """
 
 from __future__ import annotations
@@ -38,3 +40,11 @@ def summarize(eigs: np.ndarray) -> dict[str, float]:
     lam_max = float(eigs.max())
     frob2 = float(eigs.sum())
     return {"lambda_max": lam_max, "frob_norm2": frob2, "stable_rank": frob2 / lam_max}
+
+
+def update_norm(W: np.ndarray, W0: np.ndarray | None) -> float:
+    """||W - W0||_F / ||W0||_F in float64 (NaN if W0 is None or either is not finite)."""
+    if W0 is None or not (np.all(np.isfinite(W)) and np.all(np.isfinite(W0))):
+        return math.nan
+    W64, W064 = np.asarray(W, dtype=np.float64), np.asarray(W0, dtype=np.float64)
+    return float(np.linalg.norm(W64 - W064) / np.linalg.norm(W064))

@@ -146,13 +146,14 @@ OVERLAP_COLUMNS = {"step": np.int64, "next_step": np.int64, "which": str, "i": n
 
 def spectrum(spec: Mapping[str, Any], weights: str, trace: str, esd: str, table: str,
              update_sv: str, overlaps: str) -> None:
-    """Per snapshot: the whole ESD of W, its summaries, the tail fits and the shape
-    label (the trace says which snapshots belong to a run that stopped training);
+    """Per snapshot: the whole ESD of W, its summaries (and ``update_norm``, how far W
+    moved from W_0), the tail fits and the shape label (the shape only: the run's
+    training state is collect's ``train_state``, from the trace);
     with ``updates_top_k`` set, the singular values of each update M_t and the
     top-k overlaps with W_t and W_t' (htcore.updates)."""
     from htcore import spectra as spectra_mod
     from htcore import updates as upd
-    from htcore.shape import stuck_steps, tail_summary
+    from htcore.shape import tail_summary
 
     w, steps, Ws = _snapshots(spec, weights)
     esds = [spectra_mod.esd(W) for W in Ws]
@@ -160,12 +161,13 @@ def spectrum(spec: Mapping[str, Any], weights: str, trace: str, esd: str, table:
     _write_esd(esd, spec, steps, esds, min(h, d))
 
     t = spec["tails"]
-    stuck = stuck_steps(read_table(trace)["student_loss"], steps)
+    at0 = np.flatnonzero(w["probe_steps"] == 0)
+    W0 = w["W"][at0[0]] if at0.size else None
     rows = []
-    for e, st in zip(esds, stuck):
+    for W, e in zip(Ws, esds):
         fit = tail_summary(e, h, d, min_tail=t["min_tail"], bootstrap=t["bootstrap"], n_boot=t["n_boot"],
-                           seed=spec["seed"], stuck=bool(st))
-        rows.append({**spectra_mod.summarize(e),
+                           seed=spec["seed"])
+        rows.append({**spectra_mod.summarize(e), "update_norm": spectra_mod.update_norm(W, W0),
                      # lambda_max is in the summary already; the bootstrap seed gets its own name
                      **{("boot_seed" if k == "seed" else k): v for k, v in fit.items() if k != "lambda_max"}})
     cols = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}

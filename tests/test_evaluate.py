@@ -73,7 +73,67 @@ def test_metrics_of_snapshot(data):
 def test_non_finite_snapshot_gives_nan_metrics(data):
     W = data["W0"].copy()
     W[0, 0] = np.nan
-    assert all(math.isnan(v) for v in E.evaluate_snapshot(W, data, 0.01).values())
+    m = E.evaluate_snapshot(W, data, 0.01)
+    assert all(math.isnan(v) for k, v in m.items() if k != "zero_loss")
+    # the zero predictor needs no network: still its loss on this test set
+    assert m["zero_loss"] == pytest.approx(np.mean(data["y_test"].astype(np.float64) ** 2))
+
+
+def test_zero_loss_is_the_test_sets_own_second_moment(data):
+    m = E.evaluate_snapshot(data["W0"], data, 0.01)
+    assert m["zero_loss"] == pytest.approx(float(np.mean(data["y_test"].astype(np.float64) ** 2)), rel=1e-12)
+    assert m["reg_lambda_used"] == 0.01
+
+
+def _loo_direct(Z, y, lam):
+    """Leave-one-out MSE by n refits (the definition)."""
+    n, h = Z.shape
+    errs = []
+    for i in range(n):
+        keep = np.arange(n) != i
+        A = Z[keep].T @ Z[keep] + lam * n / h * np.eye(h)
+        a = np.linalg.solve(A, Z[keep].T @ y[keep])
+        errs.append((Z[i] @ a - y[i]) ** 2)
+    return float(np.mean(errs))
+
+
+def test_loo_errors_match_refitting_without_each_point(data):
+    Z = E.features(data["X_probe"], data["W0"])
+    y = data["y_probe"].astype(np.float64)
+    grid = (1e-4, 1e-2, 1.0)
+    np.testing.assert_allclose(E.loo_errors(Z, y, grid), [_loo_direct(Z, y, lam) for lam in grid], rtol=1e-8)
+
+
+def test_cv_read_out_picks_the_best_lambda_and_uses_it(data):
+    Z = E.features(data["X_probe"], data["W0"])
+    y = data["y_probe"].astype(np.float64)
+    err = E.loo_errors(Z, y)
+    lam = E.cv_lambda(Z, y)
+    assert lam in E.CV_GRID and err[E.CV_GRID.index(lam)] == err.min()
+    m = E.evaluate_snapshot(data["W0"], data, "cv")
+    fixed = E.evaluate_snapshot(data["W0"], data, lam)
+    assert m["reg_lambda_used"] == lam and m["test_loss"] == fixed["test_loss"]
+
+
+def test_cv_read_out_is_not_the_interpolation_peak():
+    # n/h near 1 with a tiny lambda: the ridge interpolates noise and its test loss
+    # exceeds the zero predictor's; the calibrated read-out does not
+    d = generate(5, d=40, h=60, n=70, n_test=2000, label_noise_std=0.3)
+    fixed = E.evaluate_snapshot(d["W0"], d, 1e-5)
+    cv = E.evaluate_snapshot(d["W0"], d, "cv")
+    assert fixed["test_loss"] > fixed["zero_loss"] > cv["test_loss"]
+    assert cv["reg_lambda_used"] > 1e-5
+
+
+def test_saturated_fraction_counts_units_in_the_flat_part(data):
+    W = data["W0"].copy()
+    assert E.saturated_fraction(data["X_probe"], W) == 0.0
+    W[:10] *= 1000.0  # ten units driven far into tanh's flat part
+    assert E.saturated_fraction(data["X_probe"], W) == pytest.approx(10 / W.shape[0])
+    # relu: a unit that is off on every sample passes no gradient either
+    W2 = data["W0"].copy()
+    W2[:5] = 0.0  # zero rows: relu'(0) = 0 on every sample
+    assert E.saturated_fraction(data["X_probe"], W2, "relu") == pytest.approx(5 / W.shape[0])
 
 
 # --- activations and k-direction teachers beyond the paper ----------------------------
@@ -147,16 +207,18 @@ def test_evaluate_snapshot_with_a_k_direction_teacher():
                     teacher={"kind": "multi_index", "k": k, "link": "tanh"})
     W = data["W0"] + 6 * np.outer(np.ones(25), data["B"][:, 0]).astype(np.float32)
     m = E.evaluate_snapshot(W, data, 0.01, activation="erf")
-    assert tuple(m) == E.metric_names(k) == E.METRICS + ("sim_cos_1", "sim_cos_2", "sim_cos_3")
+    assert tuple(m) == E.metric_names(k) == E.METRICS + ("sim_mean", "sim_cos_1", "sim_cos_2", "sim_cos_3")
     cos = E.subspace_alignment(W, data["B"])
     assert m["sim"] == pytest.approx(cos.mean(), rel=1e-12) and m["sim_cos_1"] == pytest.approx(cos[0])
     assert m["sim_cos_1"] > 0.99 and m["sim_cos_3"] < 0.9  # one direction planted, not three
+    mean_dir = data["B"].sum(axis=1) / np.linalg.norm(data["B"].sum(axis=1))
+    assert m["sim_mean"] == pytest.approx(abs(data["B"][:, 0] @ mean_dir), abs=0.05)  # b_1 . sum_j b_j / sqrt(3)
     Z = E.features(data["X_probe"], W, activation="erf")
     a_hat = E.ridge(Z, data["y_probe"].astype(np.float64), 0.01)
     assert m["train_loss"] == pytest.approx(np.mean((Z @ a_hat - data["y_probe"]) ** 2), rel=1e-6)
     W[0, 0] = np.inf
     bad = E.evaluate_snapshot(W, data, 0.01)
-    assert set(bad) == set(E.metric_names(k)) and all(math.isnan(v) for v in bad.values())
+    assert set(bad) == set(E.metric_names(k)) and all(math.isnan(v) for k, v in bad.items() if k != "zero_loss")
 
 
 def test_k1_sim_is_teacher_alignment_bit_for_bit(data):

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from htcore.shape import (
+    MIN_EIGS,
     LABELS,
     MPFit,
     fit_mp,
     mp_cdf,
     mp_quantile,
     shape_label,
-    stuck_steps,
     tail_summary,
 )
 from htcore import synthetic
@@ -195,24 +195,20 @@ def test_label_rules(mp, ks, expected):
     assert expected in LABELS
 
 
-def test_stuck_overrides_the_shape_but_not_divergence():
-    assert shape_label(_mp(ks=0.2), _pl(alpha=1.5), stuck=True) == "stuck"
-    assert shape_label(_mp(status="non-finite"), _pl(), stuck=True) == "diverged"
+@pytest.mark.parametrize("h, d", [(1, 1000), (1500, 1), (9, 40), (40, 9)])
+def test_a_spectrum_of_fewer_than_min_eigs_values_gets_no_shape(h, d):
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((h, d))
+    eigs = np.linalg.svd(W, compute_uv=False) ** 2
+    row = tail_summary(eigs, h, d, min_tail=5)
+    assert min(h, d) < MIN_EIGS and row["shape_label"] == "too-small"
 
 
-@pytest.mark.parametrize(
-    "loss, expected",
-    [
-        ([1.3, 635, 110, 70, 49, 36, 27, 21, 17, 14, 12.8], [False] + [True] * 10),  # GD lr 1e6
-        ([1.3, 5.9, 54, 162, 31, 1.7, 0.2, 0.1, 0.05, 0.03, 0.02], [False] * 11),  # GD lr 3000
-        ([1.3, 180, 40, 17, 22, 17, 10, 5.4, 2.9, 1.7, 1.2], [False] * 11),  # Adam lr 1
-        ([1.0, 6.0, 4.0, 6.0, 7.0], [False, False, False, True, True]),  # back above 5x at 3
-        ([1.0, float("nan"), float("nan")], [False, False, False]),  # diverged, not stuck
-    ],
-)
-def test_stuck_steps(loss, expected):
-    assert stuck_steps(loss, range(len(loss))).tolist() == expected
-    assert stuck_steps(loss, [len(loss) - 1]).tolist() == expected[-1:]
+def test_min_eigs_spectrum_still_gets_a_shape():
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((MIN_EIGS, 3 * MIN_EIGS))
+    eigs = np.linalg.svd(W, compute_uv=False) ** 2
+    assert tail_summary(eigs, MIN_EIGS, 3 * MIN_EIGS, min_tail=5)["shape_label"] != "too-small"
 
 
 def test_strip_and_refit_keeps_the_bulk_mp_under_many_spikes():

@@ -62,11 +62,15 @@ def test_spectrum_with_and_without_bootstrap(tmp_path):
     pd.testing.assert_series_equal(t["ks_alpha"], b["ks_alpha"])
 
 
-def test_spectrum_labels_a_run_that_never_recovers_stuck(tmp_path):
-    _, out = run_spectrum(tmp_path, SPEC, [1.0, 30.0, 20.0, 12.0, 9.0, 6.0])  # still 6x the start at the end
-    t = out["table"].set_index("step")
-    assert t.loc[0, "shape_label"] == "random-like" and t.loc[5, "shape_label"] == "stuck"
-    assert np.isfinite(t.loc[5, "ks_alpha"])  # the fit itself is still reported
+def test_spectrum_labels_the_shape_whatever_the_loss_did(tmp_path):
+    # a run still 6x its initial loss at the end: its shape is still its spectrum's
+    # (the training state is collect's train_state, htcore.state)
+    _, blown = run_spectrum(tmp_path, SPEC, [1.0, 30.0, 20.0, 12.0, 9.0, 6.0])
+    _, calm = run_spectrum(tmp_path, SPEC, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5], tag="_calm")
+    pd.testing.assert_frame_equal(blown["table"], calm["table"])
+    assert "stuck" not in set(blown["table"]["shape_label"])
+    t = blown["table"].set_index("step")
+    assert t.loc[0, "update_norm"] == 0.0 and t.loc[5, "update_norm"] > 0
 
 
 def test_spectrum_skips_the_shared_step_and_analyses_the_update(tmp_path):
