@@ -26,10 +26,7 @@ command line. At exit the wrapper writes:
     ``PULP_CBC_CMD`` runs the bundled ``cbc`` binary once per scheduling round);
   - snakemake: a ``python -m snakemake`` / ``snakemake`` child (none today; counted
     with Snakemake should a redesign spawn one);
-  - everything else is a job (``bash -c ...`` with the job client). Jobs are *not*
-    part of the figures. The fork server (``htcore.jobserver``, started by the
-    Snakefile's onstart) is never reaped by Snakemake, so it and its forked workers
-    are never counted as Snakemake either.
+  - everything else is a job (``bash -c ...``). Jobs are *not* part of the figures.
 
 Wall-clock sampling with psutil was rejected: a cbc call lasts tens of ms and is
 missed by a 0.1 s sampler, and the last samples of the Snakemake process miss its

@@ -7,12 +7,9 @@ imports, its work, its peak memory), and the share of the wall time that process
 start-up costs.
 
 Start-up of a job = the interpreter and htcore's CLI (measured here: the median of
-5 runs of ``python -c "import htcore.cli"``) + its ``import_s``; a job the fork server
-forked (``import_s`` 0) pays neither (only its ~10 ms client). Run it with
-``HTCORE_NO_JOBSERVER=1`` for the plain-process figures. That is exactly what
+5 runs of ``python -c "import htcore.cli"``) + its ``import_s``. That is exactly what
 a fork server (a warm process forking each job) could save, so the printed share,
-``sum(start-up) / (J x wall)``, bounds such a server's gain. The project removed its
-fork server when this bound fell below 10 % (README, "Speed").
+``sum(start-up) / (J x wall)``, bounds such a server's gain (docs/speed.md).
 
     python benchmarks/bench_workflow.py [--jobs 2] [--workdir DIR] [--keep]
 """
@@ -34,24 +31,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = re.compile(r"htcore-timing stage=(\S+) import_s=(\S+) work_s=(\S+) max_rss_mb=(\S+)")
-#: import seconds below which a job was forked by the server (its imports were done)
-FORKED_IMPORT_S = 0.005
-STEP = re.compile(r"^htcore-step (\w+) computed \S+ work_s=(\S+)", re.M)
 
 
-def job_records(results: Path) -> tuple[list[dict], dict[str, list[float]]]:
-    """One record per job log (stage, import seconds, work seconds, peak RSS in MB),
-    and the seconds of each step a run job computed (its ``htcore-step`` lines)."""
-    out, steps = [], defaultdict(list)
+def job_records(results: Path) -> list[dict]:
+    """One record per job log (stage, import seconds, work seconds, peak RSS in MB)."""
+    out = []
     for log in sorted((results / "logs").rglob("*.log")):
-        text = log.read_text()
-        m = TIMING.search(text)
+        m = TIMING.search(log.read_text())
         if m:
             out.append({"rule": m.group(1), "imports": float(m.group(2)), "work": float(m.group(3)),
                         "rss": float(m.group(4))})
-        for step, seconds in STEP.findall(text):
-            steps[step].append(float(seconds))
-    return out, steps
+    return out
 
 
 def interpreter_start() -> float:
@@ -86,7 +76,7 @@ def main() -> int:
     if proc.returncode:
         print(proc.stdout[-3000:], proc.stderr[-3000:])
         return proc.returncode
-    recs, steps = job_records(work / "results")
+    recs = job_records(work / "results")
     start = interpreter_start()
 
     by_rule = defaultdict(list)
@@ -98,25 +88,20 @@ def main() -> int:
     tot_work = tot_start = 0.0
     for rule, rs in sorted(by_rule.items(), key=lambda kv: -sum(r["work"] for r in kv[1])):
         w = sum(r["work"] for r in rs)
-        # a job forked by the fork server found its libraries imported (import_s
-        # ~0.0001) and paid no interpreter start: only its ~10 ms client, not counted
-        s = sum(r["imports"] + start for r in rs if r["imports"] > FORKED_IMPORT_S)
+        s = sum(r["imports"] + start for r in rs)
         tot_work += w
         tot_start += s
         print(f"{rule:<16}{len(rs):>6}{w:>9.1f}{w / len(rs):>9.2f}{sum(r['imports'] for r in rs):>11.1f}"
               f"{s:>12.1f}{max(r['rss'] for r in rs):>12.0f}")
-    print(f"\n{'step of run':<16}{'count':>6}{'work s':>9}{'mean s':>9}")
-    for step, secs in sorted(steps.items(), key=lambda kv: -sum(kv[1])):
-        print(f"{step:<16}{len(secs):>6}{sum(secs):>9.1f}{sum(secs) / len(secs):>9.2f}")
     share = tot_start / (args.jobs * wall)
-    train_rss = max((r["rss"] for r in by_rule.get("run", [])), default=float("nan"))
+    train_rss = max((r["rss"] for r in by_rule.get("train", [])), default=float("nan"))
     print(f"\nsum of work: {tot_work:.1f} s; start-up (interpreter + imports): {tot_start:.1f} s"
           f" = {100 * share:.1f} % of {args.jobs} x wall (what a fork server could save at most)")
     print(f"snakemake scheduling and bookkeeping (wall - (work + start-up) / jobs): "
           f"{wall - (tot_work + tot_start) / args.jobs:.1f} s")
     print("\ntargets:")
     print(f"  start-up < 10 % of wall (no fork server needed) {100 * share:7.1f} %   {'OK' if share < 0.10 else 'MISSED'}")
-    print(f"  run job <= 2048 MB RSS ......................... {train_rss:7.0f} MB  "
+    print(f"  train job <= 2048 MB RSS ....................... {train_rss:7.0f} MB  "
           f"{'OK' if train_rss <= 2048 else 'MISSED'}")
     if not args.keep and args.workdir is None:
         shutil.rmtree(work)

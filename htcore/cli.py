@@ -1,8 +1,9 @@
 """Command line of the workflow's jobs: ``python -m htcore <stage> --spec JSON --<path> ...``.
 
-A rule runs ``htjob <stage> ...`` (:func:`command`): htcore/jobclient.py hands a
-per-run job to the fork server of local runs (htcore/jobserver.py), whose worker
-calls :func:`main` here, or runs ``python -m htcore <stage> ...``, which does too.
+A per-run rule runs ``python -m htcore <stage> ...`` (:func:`command`); an
+experiment-level rule with thousands of input files (collect) runs the `script:`
+workflow/scripts/stage.py, which calls :func:`run_rule` with Snakemake's job object.
+Both call :func:`run_stage`.
 
 Every sub-command is one :class:`htcore.stages.Stage`: its ``--<name>`` options are
 the stage's declared inputs and outputs, and the job calls the stage's function with
@@ -12,8 +13,7 @@ Every job ends its log with one line
 ``htcore-timing stage=<stage> import_s=<s> work_s=<s> max_rss_mb=<MB> cpu_s=<s>``:
 ``import_s`` is the time to import the stage's declared libraries, ``work_s`` the
 stage's own work, ``max_rss_mb`` the process's peak resident memory, ``cpu_s`` the
-CPU time (user + system) the job's process used (a worker forked by the fork server
-counts from its fork). The benchmark scripts
+CPU time (user + system) the job's process used. The benchmark scripts
 (benchmarks/) read it.
 
 ``python -m htcore check [results]`` opens every artifact under results/ and lists
@@ -88,8 +88,16 @@ def main(argv: list[str] | None = None) -> int:
 
         print(markdown_table(), end="")
         return 0
-    _set_threads(args.threads)
-    stage = STAGES[args.stage]
+    paths = {name: getattr(args, name) for name in STAGES[args.stage].inputs + STAGES[args.stage].outputs}
+    return run_stage(args.stage, json.loads(args.spec), paths, args.threads)
+
+
+def run_stage(name: str, spec: dict, paths: dict, threads: int = 1) -> int:
+    """Run one stage's function with its spec and paths, BLAS pinned to ``threads``
+    (numbers are bit-identical only at the same thread count), and end the log with
+    the timing line; a damaged input or an OS error becomes one line (SystemExit)."""
+    _set_threads(threads)
+    stage = STAGES[name]
     if "pandas" not in stage.imports and "pandas" not in sys.modules:
         sys.meta_path.insert(0, _NoPandas)
     t0 = time.perf_counter()
@@ -100,31 +108,46 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     from htcore.io import ArtifactError, describe_os_error
 
-    paths = {name: getattr(args, name) for name in stage.inputs + stage.outputs}
     try:
-        stage.run(json.loads(args.spec), **paths)
+        stage.run(spec, **paths)
     except ArtifactError as e:  # one line that names the file and the remedy
-        raise SystemExit(f"htcore {args.stage}: {e}") from e
+        raise SystemExit(f"htcore {name}: {e}") from e
     except OSError as e:  # disk full, read-only, ...: the cause, in one line
-        raise SystemExit(f"htcore {args.stage}: {describe_os_error(e)}") from e
+        raise SystemExit(f"htcore {name}: {describe_os_error(e)}") from e
     t2 = time.perf_counter()
     import resource
 
     use = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"htcore-timing stage={args.stage} import_s={t1 - t0:.4f} work_s={t2 - t1:.4f} "
+    print(f"htcore-timing stage={name} import_s={t1 - t0:.4f} work_s={t2 - t1:.4f} "
           f"max_rss_mb={use.ru_maxrss / 1024:.0f} cpu_s={use.ru_utime + use.ru_stime:.3f}",  # Linux: KB
           file=sys.stderr)
     return 0
 
 
+def run_rule(smk) -> int:
+    """Run the stage named like the Snakemake rule of ``smk`` (a `script:` job's
+    ``snakemake`` object): its spec from ``params.spec``, its paths from the job's
+    named inputs and outputs (lists stay lists), stdout and stderr to its log."""
+    stage = STAGES[smk.rule]
+    paths = {}
+    for name in stage.inputs:
+        value = getattr(smk.input, name)
+        paths[name] = list(value) if name in stage.lists else str(value)
+    for name in stage.outputs:
+        paths[name] = str(getattr(smk.output, name))
+    with open(str(smk.log[0]), "w") as log:
+        sys.stdout = sys.stderr = log
+        return run_stage(smk.rule, json.loads(smk.params.spec), paths, int(smk.threads))
+
+
 def command(stage: str) -> str:
-    """The shell command of a Snakemake rule running ``stage`` (``htjob``: the job
-    client, htcore/jobclient.py, defined by the Snakefile's shell prefix): the spec from
+    """The shell command of a Snakemake rule running ``stage``: ``python -m htcore``
+    (the interpreter running Snakemake, which has htcore installed) with the spec from
     ``params.spec``, each declared input and output from the rule's ``input``/``output``
     of the same name (``params`` for the stage's ``from_params``), stdout and stderr
     to the rule's log."""
     st = STAGES[stage]
-    parts = [f"htjob --threads {{threads}} {stage} --spec {{params.spec:q}}"]
+    parts = [f"{sys.executable} -m htcore --threads {{threads}} {stage} --spec {{params.spec:q}}"]
     parts += [f"--{n.replace('_', '-')} {{{'params' if n in st.from_params else 'input'}.{n}}}" for n in st.inputs]
     parts += [f"--{n.replace('_', '-')} {{output.{n}}}" for n in st.outputs]
     return " ".join(parts) + " > {log} 2>&1"

@@ -83,9 +83,10 @@ def _param_columns(runs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def table(runs: Sequence[Mapping[str, Any]], eval_paths: Sequence[str], spectrum_paths: Sequence[str],
-          trace_paths: Sequence[str]) -> pd.DataFrame:
-    """Join evaluations (with every parameter), spectra and fits, and traces."""
+def table(runs: Sequence[Mapping[str, Any]], eval_paths: Sequence[str], summary_paths: Sequence[str],
+          tails_paths: Sequence[str], trace_paths: Sequence[str]) -> pd.DataFrame:
+    """Join evaluations (with every parameter), spectral summaries, tail fits and
+    shape labels, and traces."""
     shared = [r for r in runs if r["init_eval_id"]]
     trace = concat(trace_paths)
     first_bad = trace.groupby("train_id")["first_bad_step"].first()
@@ -93,7 +94,8 @@ def table(runs: Sequence[Mapping[str, Any]], eval_paths: Sequence[str], spectrum
                  {"train_id": {r["eval_id"]: r["train_id"] for r in shared},
                   "first_bad_step": {r["eval_id"]: int(first_bad[r["train_id"]]) for r in shared}})
     ev["diverged"] = ev["diverged"] | ((ev["step"] == 0) & (ev["first_bad_step"] == 0))
-    spec = _shared(concat(spectrum_paths), "train_id", {r["train_id"]: r["init_train_id"] for r in shared})
+    spectra = concat(summary_paths).merge(concat(tails_paths), on=KEYS, how="left", validate="one_to_one")
+    spec = _shared(spectra, "train_id", {r["train_id"]: r["init_train_id"] for r in shared})
     params = _param_columns(runs)
     ev = ev.merge(params, on="eval_id", how="left", validate="many_to_one")
     front = ["experiment", "eval_id", "train_id", "seed"]

@@ -10,35 +10,32 @@ follow from :data:`STAGES`.
 
 Each function reads its inputs, calls the science code and writes its outputs. A
 ``spec`` is the JSON the workflow passes (:class:`htcore.config.Run` for per-run
-stages): ids, seed and the parameters the run uses.
-
-Jobs and what they share:
+stages): ids, seed and the parameters the step uses. Each stage is one Snakemake
+rule of the same name (workflow/rules/), so ``snakemake -n`` names the steps that
+will compute:
 
 ``data`` (one per data parameters and seed)
     teacher, training and probe sets, initial weights (.npz). The test set is drawn
     by the evaluation (its own random stream), so ``n_test`` never retrains.
-``run`` (one per run)
-    the run's steps, one after the other in one job, each skipped when its files are
-    already there for the same key (:mod:`htcore.memo`); its output is a manifest
-    listing the steps' keys. The steps (each also a stage, and a sub-command of
-    ``python -m htcore``), with their files (:data:`LAYOUT`):
-``train``
+``train`` (one per run)
     ``weights.npz`` (W at the probe steps) and ``trace.parquet`` (one row per step:
     student_loss, lr, diverged, first_bad_step, device).
-``spectrum``
+``spectrum`` (one per run)
     the ESD of W per snapshot (``esd.parquet``, one row per eigenvalue), one row per
-    snapshot of spectral summaries, tail fits and shape label (``spectrum.parquet``:
-    htcore.spectra.summarize + htcore.shape.tail_summary), and for evolution
-    experiments the update analysis (``update_sv.parquet``, ``overlaps.parquet``:
-    htcore.updates; empty tables otherwise).
+    snapshot of its summaries (``summary.parquet``: htcore.spectra), and for
+    evolution experiments the update analysis (``update_sv.parquet``,
+    ``overlaps.parquet``: htcore.updates; empty tables otherwise).
+``tails`` (one per run)
+    from the ESD: tail fits, MP fit, outliers and shape label per snapshot
+    (``tails.parquet``: htcore.shape.tail_summary). A ``tails:`` setting re-runs
+    only this step.
 ``evaluate`` (per evaluation setting of the run)
     read-out losses, KTA, sim and loss baselines per snapshot (``eval.parquet``), and
     for evolution experiments the feature ESD (``feature_esd.parquet``).
 ``collect`` / ``collect_updates`` (one per experiment)
-    the experiment's tables (htcore.collect), read from the runs' step files
-    (:data:`COLLECTED`). Their spec is the experiment's configuration
-    (``Experiment.source``), which they expand again into its runs: a list of
-    thousands of runs or files would not fit on a command line.
+    the experiment's tables (htcore.collect) from every run's files, its declared
+    inputs; its spec is the experiment's configuration (``Experiment.source``), which
+    gives every run's parameters.
 ``figure`` / ``claims``
     one figure of an experiment; the claim verdicts of the study.
 
@@ -55,7 +52,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from htcore.io import load_npz, read_table, save_npz, to_json, write_table, write_text
+from htcore.io import load_npz, read_table, save_npz, to_json, write_table
 from htcore.params import RunParams
 
 MB = 2**20
@@ -144,34 +141,24 @@ OVERLAP_COLUMNS = {"step": np.int64, "next_step": np.int64, "which": str, "i": n
                    "overlap": np.float64}
 
 
-def spectrum(spec: Mapping[str, Any], weights: str, trace: str, esd: str, table: str,
-             update_sv: str, overlaps: str) -> None:
-    """Per snapshot: the whole ESD of W, its summaries (and ``update_norm``, how far W
-    moved from W_0), the tail fits and the shape label (the shape only: the run's
-    training state is collect's ``train_state``, from the trace);
-    with ``updates_top_k`` set, the singular values of each update M_t and the
-    top-k overlaps with W_t and W_t' (htcore.updates)."""
+def spectrum(spec: Mapping[str, Any], weights: str, esd: str, summary: str, update_sv: str,
+             overlaps: str) -> None:
+    """Per snapshot: the whole ESD of W (``esd``) and its summaries (``summary``:
+    lambda_max, frob_norm2, stable_rank, and ``update_norm``, how far W moved from
+    W_0); with ``updates_top_k`` set, the singular values of each update M_t and the
+    top-k overlaps with W_t and W_t' (htcore.updates; empty tables otherwise)."""
     from htcore import spectra as spectra_mod
     from htcore import updates as upd
-    from htcore.shape import tail_summary
 
     w, steps, Ws = _snapshots(spec, weights)
     esds = [spectra_mod.esd(W) for W in Ws]
     h, d = w["W"].shape[1:]
     _write_esd(esd, spec, steps, esds, min(h, d))
-
-    t = spec["tails"]
     at0 = np.flatnonzero(w["probe_steps"] == 0)
     W0 = w["W"][at0[0]] if at0.size else None
-    rows = []
-    for W, e in zip(Ws, esds):
-        fit = tail_summary(e, h, d, min_tail=t["min_tail"], bootstrap=t["bootstrap"], n_boot=t["n_boot"],
-                           seed=spec["seed"])
-        rows.append({**spectra_mod.summarize(e), "update_norm": spectra_mod.update_norm(W, W0),
-                     # lambda_max is in the summary already; the bootstrap seed gets its own name
-                     **{("boot_seed" if k == "seed" else k): v for k, v in fit.items() if k != "lambda_max"}})
+    rows = [{**spectra_mod.summarize(e), "update_norm": spectra_mod.update_norm(W, W0)} for W, e in zip(Ws, esds)]
     cols = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
-    write_table(table, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},
+    write_table(summary, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},
                 meta={"spec": to_json(spec)})
 
     sv_parts, ov_parts = [], []
@@ -190,6 +177,26 @@ def spectrum(spec: Mapping[str, Any], weights: str, trace: str, esd: str, table:
     for parts, dtypes, out in ((sv_parts, SV_COLUMNS, update_sv), (ov_parts, OVERLAP_COLUMNS, overlaps)):
         c = _long(parts, dtypes)
         write_table(out, {**_keys(spec, len(c["step"])), **c}, meta={"spec": to_json(spec)})
+
+
+def tails(spec: Mapping[str, Any], esd: str, table: str) -> None:
+    """Per snapshot, from its ESD: the power-law fits (Hill, KS), the MP fit and its
+    outliers, and the spectrum's shape label (htcore.shape.tail_summary); ``spec``:
+    the run's keys, ``h`` and ``d`` (W's shape) and the ``tails`` settings."""
+    from htcore.shape import tail_summary
+
+    e = read_table(esd)
+    steps = np.unique(e["step"])
+    t, h, d = spec["tails"], int(spec["h"]), int(spec["d"])
+    rows = []
+    for st in steps:
+        fit = tail_summary(e["eigenvalue"][e["step"] == st], h, d, min_tail=t["min_tail"],
+                           bootstrap=t["bootstrap"], n_boot=t["n_boot"], seed=spec["seed"])
+        # lambda_max is in the summary already; the bootstrap seed gets its own name
+        rows.append({("boot_seed" if k == "seed" else k): v for k, v in fit.items() if k != "lambda_max"})
+    cols = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+    write_table(table, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},
+                meta={"spec": to_json(spec)})
 
 
 def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature_esd: str) -> None:
@@ -224,124 +231,33 @@ def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature
     _write_esd(feature_esd, spec, steps[:len(esds)], esds, p["h"], with_eval=True)
 
 
-# ---------------------------------------------------------------- one run
+# ------------------------------------------------------- experiment tables
 
-#: Where each step of a run keeps its files: <root>/<experiment>/<dir>/<id>/<file>,
-#: id the run's train_id (train, spectrum) or eval_id (evaluate); output name -> file.
-LAYOUT: dict[str, tuple[str, dict[str, str]]] = {
-    "train": ("train", {"weights": "weights.npz", "trace": "trace.parquet"}),
-    "spectrum": ("spectrum", {"esd": "esd.parquet", "table": "spectrum.parquet",
-                              "update_sv": "update_sv.parquet", "overlaps": "overlaps.parquet"}),
-    "evaluate": ("eval", {"out": "eval.parquet", "feature_esd": "feature_esd.parquet"}),
-}
-
-#: What collect / collect_updates read of every run: name -> (step, its output).
-COLLECTED = {"eval": ("evaluate", "out"), "spectrum": ("spectrum", "table"), "trace": ("train", "trace"),
-             "esd": ("spectrum", "esd"), "update_sv": ("spectrum", "update_sv"),
-             "overlaps": ("spectrum", "overlaps"), "feature_esd": ("evaluate", "feature_esd")}
-
-
-def manifest(root: str, experiment: str, train_id: str) -> str:
-    """A run job's output (the rule's ``manifest``): the key of each of its steps."""
-    return f"{root}/{experiment}/runs/{train_id}.json"
-
-
-def artifacts(root: str, experiment: str, step: str, run_id: str) -> dict[str, str]:
-    """The files of one step of a run (:data:`LAYOUT`): output name -> path."""
-    sub, files = LAYOUT[step]
-    return {name: f"{root}/{experiment}/{sub}/{run_id}/{f}" for name, f in files.items()}
-
-
-def run(spec: Mapping[str, Any], data: str, manifest: str) -> None:
-    """One run, whole: train, then the spectrum of its snapshots, then each of its
-    evaluation settings. A step whose files are already there for the same spec,
-    code and training is skipped (htcore.memo); the manifest lists each step's key.
-    ``spec``: ``root``, ``experiment``, ``code`` (fingerprint per stage), ``train``,
-    ``spectrum`` (their job specs) and ``evaluate`` (one spec per evaluation setting)."""
-    from htcore import memo
-
-    root, exp, code = spec["root"], spec["experiment"], spec["code"]
-    tr, sp = spec["train"], spec["spectrum"]
-    t_out = artifacts(root, exp, "train", tr["train_id"])
-    k_train = memo.key("train", tr, code["data"], code["train"])
-    memo.step("train", k_train, t_out, lambda: train(tr, data, **t_out))
-    s_out = artifacts(root, exp, "spectrum", tr["train_id"])
-    k_spectrum = memo.key("spectrum", sp, code["spectrum"], k_train)
-    memo.step("spectrum", k_spectrum, s_out, lambda: spectrum(sp, t_out["weights"], t_out["trace"], **s_out))
-    k_evals = {}
-    for ev in spec["evaluate"]:
-        e_out = artifacts(root, exp, "evaluate", ev["eval_id"])
-        k_evals[ev["eval_id"]] = k = memo.key("evaluate", ev, code["evaluate"], k_train)
-        memo.step("evaluate", k, e_out, lambda: evaluate(ev, data, t_out["weights"], **e_out))
-    write_text(manifest, to_json({"train_id": tr["train_id"], "train": k_train, "spectrum": k_spectrum,
-                                  "evaluate": k_evals}) + "\n")
-
-
-def _collected(spec: Mapping[str, Any], names: tuple[str, ...]):
-    """The experiment's runs, per name of :data:`COLLECTED` the files to read of every
-    run (initial runs included), and for each file its run's manifest. ``spec``:
-    ``root`` (results/) and ``source`` (the experiment's configuration, expanded again
-    here: a grid of thousands of runs would not fit on a command line)."""
-    from htcore.config import expand_experiment
-
-    exp = expand_experiment(spec["source"])
-    runs = {"train": exp.unique("train", with_inits=True), "eval": exp.unique("eval", with_inits=True)}
-    paths, manifest_of = {}, {}
-    for name in names:
-        step, output = COLLECTED[name]
-        kind = "eval" if step == "evaluate" else "train"
-        paths[name] = []
-        for r in runs[kind]:
-            path = artifacts(spec["root"], exp.name, step, getattr(r, f"{kind}_id"))[output]
-            paths[name].append(path)
-            manifest_of[path] = manifest(spec["root"], exp.name, r.train_id)
-    return exp.run_table(), paths, manifest_of
-
-
-def _rebuild_hint(manifest_of: Mapping[str, str]):
-    """Re-raise a damaged step file's ArtifactError with the command that rebuilds it:
-    the run job must run again (``--forcerun`` its manifest), which recomputes the
-    file (htcore.memo finds it changed)."""
-    from contextlib import contextmanager
-
-    from htcore.io import REBUILD, ArtifactError
-
-    @contextmanager
-    def hint():
-        try:
-            yield
-        except ArtifactError as e:
-            if e.path not in manifest_of:
-                raise
-            raise ArtifactError(e.path, e.reason, f"{REBUILD} --forcerun {manifest_of[e.path]}") from e
-
-    return hint()
-
-
-def collect(spec: Mapping[str, Any], table: str, esd_table: str) -> None:
-    """The experiment's ``table.parquet`` and ``esd.parquet`` (htcore.collect)."""
+def collect(spec: Mapping[str, Any], evals: list[str], summaries: list[str], tails: list[str], traces: list[str],
+            esds: list[str], table: str, esd_table: str) -> None:
+    """The experiment's ``table.parquet`` and ``esd.parquet`` (htcore.collect) from
+    every run's files (initial runs included). ``spec``: ``source``, the experiment's
+    configuration, which gives every run's parameters (Experiment.run_table)."""
     from htcore import collect as c
+    from htcore.config import expand_experiment
     from htcore.io import write_frame
 
-    runs, paths, manifest_of = _collected(spec, ("eval", "spectrum", "trace", "esd"))
-    with _rebuild_hint(manifest_of):
-        t, e = c.table(runs, paths["eval"], paths["spectrum"], paths["trace"]), c.esd(runs, paths["esd"])
-    write_frame(table, t)
-    write_frame(esd_table, e)
+    runs = expand_experiment(spec["source"]).run_table()
+    write_frame(table, c.table(runs, evals, summaries, tails, traces))
+    write_frame(esd_table, c.esd(runs, esds))
 
 
-def collect_updates(spec: Mapping[str, Any], sv_table: str, overlaps_table: str, feature_table: str) -> None:
+def collect_updates(spec: Mapping[str, Any], update_svs: list[str], overlaps: list[str], feature_esds: list[str],
+                    sv_table: str, overlaps_table: str, feature_table: str) -> None:
     """An evolution experiment's ``update_sv``, ``overlaps`` and ``feature_esd`` tables."""
     from htcore import collect as c
+    from htcore.config import expand_experiment
     from htcore.io import write_frame
 
-    runs, paths, manifest_of = _collected(spec, ("update_sv", "overlaps", "feature_esd"))
-    with _rebuild_hint(manifest_of):
-        sv, ov = c.concat(paths["update_sv"]), c.concat(paths["overlaps"])
-        fe = c.feature_esd(runs, paths["feature_esd"])
-    write_frame(sv_table, sv)
-    write_frame(overlaps_table, ov)
-    write_frame(feature_table, fe)
+    runs = expand_experiment(spec["source"]).run_table()
+    write_frame(sv_table, c.concat(update_svs))
+    write_frame(overlaps_table, c.concat(overlaps))
+    write_frame(feature_table, c.feature_esd(runs, feature_esds))
 
 
 def figure(spec: Mapping[str, Any], tables: list[str], png: str, pdf: str) -> None:
@@ -386,9 +302,8 @@ def _mem_evaluate(p: RunParams) -> float:
             + 8 * (3 * n * h + 3 * h * h + 2 * d * d))
 
 
-def _mem_run(p: RunParams) -> float:
-    # the steps run one after the other, each freeing its arrays
-    return max(_mem_train(p), _mem_spectrum(p), _mem_evaluate(p))
+def _mem_tails(p: RunParams) -> float:
+    return 8 * len(p.probe_steps) * min(p.h, p.d) * 12
 
 
 # ------------------------------------------------------------- declaration
@@ -425,21 +340,20 @@ class Stage:
 STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("data", data, (), ("out",), memory=_mem_data),
     Stage("train", train, ("data",), ("weights", "trace"), memory=_mem_train),
-    Stage("spectrum", spectrum, ("weights", "trace"), ("esd", "table", "update_sv", "overlaps"),
-          memory=_mem_spectrum),
+    Stage("spectrum", spectrum, ("weights",), ("esd", "summary", "update_sv", "overlaps"), memory=_mem_spectrum),
+    Stage("tails", tails, ("esd",), ("table",), memory=_mem_tails),
     Stage("evaluate", evaluate, ("data", "weights"), ("out", "feature_esd"),
           imports=("numpy", "pyarrow.parquet", "scipy.linalg"), memory=_mem_evaluate),
-    Stage("run", run, ("data",), ("manifest",), imports=("numpy", "pyarrow.parquet", "scipy.linalg"),
-          memory=_mem_run),
-    Stage("collect", collect, (), ("table", "esd_table"), imports=("pandas", "pyarrow.parquet")),
-    Stage("collect_updates", collect_updates, (), ("sv_table", "overlaps_table", "feature_table"),
-          imports=("pandas", "pyarrow.parquet")),
+    Stage("collect", collect, ("evals", "summaries", "tails", "traces", "esds"), ("table", "esd_table"),
+          imports=("pandas", "pyarrow.parquet"), lists=("evals", "summaries", "tails", "traces", "esds")),
+    Stage("collect_updates", collect_updates, ("update_svs", "overlaps", "feature_esds"),
+          ("sv_table", "overlaps_table", "feature_table"), imports=("pandas", "pyarrow.parquet"),
+          lists=("update_svs", "overlaps", "feature_esds")),
     Stage("figure", figure, ("tables",), ("png", "pdf"), imports=("pandas", "matplotlib.pyplot"),
           lists=("tables",), from_params=("tables",)),
     Stage("claims", claims, ("tables",), ("out", "html"), imports=("pandas", "scipy.stats"), lists=("tables",),
           from_params=("tables",)),
 )}
 
-#: stages with a job per run or seed (thousands of jobs); train, spectrum and
-#: evaluate are the steps of ``run`` (each also a sub-command of its own)
-PER_RUN = ("data", "run")
+#: stages with a job per run, evaluation or seed (thousands of jobs)
+PER_RUN = ("data", "train", "spectrum", "tails", "evaluate")

@@ -178,9 +178,9 @@ def test_adding_a_value_to_any_grid_plans_only_new_jobs(study, tmp_path):
     # no claims job: the claims read lr_sweep, esd_evolution, long_horizon and minibatch_contrast
     # vary_n: a new data set per seed, so a new initial run (step 0) per seed beside the run;
     # vary_reg_lambda: a new evaluation per seed, of the run and of its initial run
-    # (the vary_reg_lambda run jobs re-run: their spec lists the new evaluation; they
-    # only evaluate it, htcore.memo)
-    assert jobs == {"data": seeds, "run": 2 * seeds + 2 * seeds, "collect": 2, "figure": 2 * n_figs, "all": 1}
+    new = 2 * seeds
+    assert jobs == {"data": seeds, "train": new, "spectrum": new, "tails": new, "evaluate": new + 2 * seeds,
+                    "collect": 2, "figure": 2 * n_figs, "all": 1}
 
 
 def test_paper_config_expands_to_the_specified_runs(paper_config, schema):
@@ -188,19 +188,20 @@ def test_paper_config_expands_to_the_specified_runs(paper_config, schema):
 
     st = load_study(paper_config, schema)
     e = st.experiments
-    # 2 optimizers x 9 lrs x 2 read-out scalings x 5 seeds; the scalings share training
-    assert len(e["lr_sweep"].runs) == 2 * 9 * 2 * 5 and len(e["lr_sweep"].unique("train")) == 2 * 9 * 5
+    # 2 optimizers x 9 lrs x 2 read-out scalings x 2 read-outs x 5 seeds; evaluations share training
+    assert len(e["lr_sweep"].runs) == 2 * 9 * 2 * 2 * 5 and len(e["lr_sweep"].unique("train")) == 2 * 9 * 5
     assert e["lr_sweep"].runs[0].params.probe_steps == (0, 1, 10)
     assert {(r.params.optimizer, r.params.lr) for r in e["long_horizon"].runs} == {
-        ("gd", 0.1), ("gd", 0.01), ("adam", 0.001)}
+        ("gd", 0.1), ("gd", 0.01), ("gd", 1000.0), ("adam", 0.001), ("adam", 0.01)}
     assert {(r.params.optimizer, r.params.lr) for r in e["esd_evolution"].runs} == {("adam", 1.0), ("gd", 3000.0)}
     assert len(e["vary_reg_lambda"].unique("train")) == 3 and len(e["vary_reg_lambda"].runs) == 12
     lh = e["long_horizon"].runs[0].params
     assert lh.steps == 10_000 and 35 <= len(lh.probe_steps) <= 40 and lh.probe_steps[:4] == (0, 1, 2, 3)
     assert all(r.params.batch_size == 200 for r in e["minibatch_contrast"].runs)
     assert e["lr_schedule"].runs[0].params.gamma == 0.6
-    # one initial run (step 0) per seed and read-out scaling, shared by the 18 runs of each
-    assert len(e["lr_sweep"].inits) == 5 * 2 and len(e["lr_sweep"].unique("train", with_inits=True)) == 95
+    # one initial evaluation (step 0) per seed and read-out (2 scalings x 2 lambdas), of one
+    # initial training per seed, shared by the 18 runs of each
+    assert len(e["lr_sweep"].inits) == 5 * 4 and len(e["lr_sweep"].unique("train", with_inits=True)) == 95
     assert all(r.init_train_id == f"init~0/seed~{r.seed}" for r in e["lr_sweep"].runs)
     # weight normalisation acts at step 0: its own initial runs
     assert {i.train_id for i in e["weight_norm"].inits} == {

@@ -107,6 +107,16 @@ def test_nothing_changed_plans_nothing(tiny_run):
     assert planned(tiny_run) == {}
 
 
+def test_every_step_is_a_rule_of_the_dag(tiny_run):
+    # the rule graph chains the steps: data -> train -> spectrum -> tails -> collect
+    out = smk(tiny_run, "--rulegraph", "all", "-F").stdout
+    names = dict(re.findall(r'^\s*(\d+)\[label = "(\w+)"', out, flags=re.M))
+    edges = {(names[a], names[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", out, flags=re.M)}
+    assert {("data", "train"), ("train", "spectrum"), ("spectrum", "tails"), ("train", "evaluate"),
+            ("data", "evaluate"), ("tails", "collect"), ("evaluate", "collect"), ("collect", "figure"),
+            ("collect", "claims")} <= edges, edges
+
+
 @pytest.fixture()
 def copy_of_run(tiny_run, tmp_path) -> Path:
     work = tmp_path / "copy"
@@ -121,83 +131,100 @@ def edited(work: Path, edit) -> dict[str, int]:
     return planned(work)
 
 
-def computed(work: Path, *args: str, env: dict | None = None) -> tuple[dict[str, int], dict[str, int]]:
-    """Run the study up to its table: the jobs Snakemake ran, per rule (the real run's
-    job stats; `all` is not a target here), and the steps its run jobs computed (not
-    reused: htcore.memo), from the logs of the jobs that ran."""
+def computed(work: Path, *args: str, env: dict | None = None) -> dict[str, int]:
+    """Run the study up to its table and return the jobs Snakemake ran, per rule (the
+    real run's job stats), after checking that exactly those jobs wrote their logs:
+    what was planned is what computed."""
     t0 = time.time()
     proc = smk(work, "-j", "2", "results/lr_sweep/table.parquet", *args, env=env)
     out = proc.stdout + proc.stderr
     jobs = {} if "Job stats:" not in out else {
         k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M) if k != "total"}
-    steps = Counter()
-    for log in (work / "results/logs/lr_sweep/run").rglob("*.log"):
+    written = Counter()
+    for log in (work / "results/logs/lr_sweep").rglob("*.log"):
         if log.stat().st_mtime >= t0:
-            steps.update(re.findall(r"^htcore-step (\w+) computed", log.read_text(), flags=re.M))
-    return jobs, dict(steps)
+            rel = log.relative_to(work / "results/logs/lr_sweep").parts
+            written[{"eval": "evaluate"}.get(rel[0], rel[0]).removesuffix(".log")] += 1
+    assert dict(written) == jobs, (dict(written), jobs)
+    return jobs
 
 
 def edited_run(work: Path, edit) -> tuple[dict[str, int], dict[str, int]]:
+    """The plan after an edit of the config, and the jobs that then computed."""
     cfg = copy.deepcopy(TINY)
     edit(cfg)
     write_config(work, cfg)
-    return computed(work)
+    plan = planned(work)
+    return plan, computed(work)
 
 
 DOWNSTREAM = {"collect": 1, "figure": N_FIGS, "claims": 1, "all": 1}
 RUNS_PER_SEED = 6  # tiny lr_sweep: 2 optimizers x 3 learning rates
 ALL_RUNS = 2 * (RUNS_PER_SEED + 1)  # 2 seeds, each with its initial run
-STEPS = ("train", "spectrum", "evaluate")
+PER_RUN = ("train", "spectrum", "tails", "evaluate")
 
 
-def test_adding_a_learning_rate_plans_only_the_new_runs(copy_of_run):
+def per_run(n: int, rules=PER_RUN) -> dict[str, int]:
+    return {r: n for r in rules}
+
+
+def test_adding_a_learning_rate_plans_and_computes_only_the_new_runs(copy_of_run):
     new_runs = 2 * 2  # 2 optimizers x 2 seeds; their step 0 is the seeds' initial runs'
-    jobs, steps = edited_run(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0))
-    assert jobs == {"run": new_runs, "collect": 1}
-    assert steps == {s: new_runs for s in STEPS}
+    plan, jobs = edited_run(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0))
+    assert plan == {**per_run(new_runs), **DOWNSTREAM}
+    assert jobs == {**per_run(new_runs), "collect": 1}
 
 
-def test_adding_a_seed_plans_only_that_seed(copy_of_run):
-    jobs = edited(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["seeds"].append(7))
+def test_adding_a_seed_plans_and_computes_only_that_seed(copy_of_run):
     per_seed = RUNS_PER_SEED + 1  # and the seed's initial run (step 0, shared)
-    assert jobs == {"data": 1, "run": per_seed, **DOWNSTREAM}
+    plan, jobs = edited_run(copy_of_run, lambda c: c["experiments"]["lr_sweep"]["seeds"].append(7))
+    assert plan == {"data": 1, **per_run(per_seed), **DOWNSTREAM}
+    assert jobs == {"data": 1, **per_run(per_seed), "collect": 1}
 
 
-# Snakemake re-runs every run job whose spec changed; inside, only the steps whose
-# inputs changed compute (htcore.memo)
-def test_changing_reg_lambda_reevaluates_and_never_retrains(copy_of_run):
-    jobs, steps = edited_run(copy_of_run, lambda c: c["defaults"].__setitem__("reg_lambda", 0.1))
-    assert jobs == {"run": ALL_RUNS, "collect": 1} and steps == {"evaluate": ALL_RUNS}
+@pytest.mark.parametrize("key, value", [("reg_lambda", 0.1), ("n_test", 30), ("readout_scaling", "authors")])
+def test_an_evaluation_parameter_reevaluates_and_never_retrains(copy_of_run, key, value):
+    plan, jobs = edited_run(copy_of_run, lambda c: c["defaults"].__setitem__(key, value))
+    assert plan == {"evaluate": ALL_RUNS, **DOWNSTREAM}
+    assert jobs == {"evaluate": ALL_RUNS, "collect": 1}
 
 
-def test_changing_n_test_reevaluates_and_never_retrains(copy_of_run):
-    # n_test is an evaluation parameter (htcore.params): its runs' train keys do not change
-    assert edited(copy_of_run, lambda c: c["defaults"].__setitem__("n_test", 30)) == {"run": ALL_RUNS, **DOWNSTREAM}
-    from htcore.params import BY_NAME
-
-    assert BY_NAME["n_test"].stage == "eval"
+def test_a_fit_setting_refits_and_never_retrains(copy_of_run):
+    plan, jobs = edited_run(copy_of_run, lambda c: c["tails"].__setitem__("min_tail", 6))
+    assert plan == {"tails": ALL_RUNS, **DOWNSTREAM} and jobs == {"tails": ALL_RUNS, "collect": 1}
 
 
-def test_changing_a_fit_setting_refits_and_never_retrains(copy_of_run):
-    jobs, steps = edited_run(copy_of_run, lambda c: c["tails"].__setitem__("min_tail", 6))
-    assert jobs == {"run": ALL_RUNS, "collect": 1} and steps == {"spectrum": ALL_RUNS}
+def test_a_training_default_retrains_the_runs_that_use_it(copy_of_run):
+    # adam_beta2 acts on the adam runs only (3 lrs x 2 seeds); the initial runs train 0 steps
+    adam_runs = 3 * 2
+    plan, jobs = edited_run(copy_of_run, lambda c: c["defaults"].__setitem__("adam_beta2", 0.99))
+    assert plan == {**per_run(adam_runs), **DOWNSTREAM} and jobs == {**per_run(adam_runs), "collect": 1}
 
 
 def test_a_parameter_a_run_does_not_use_changes_nothing_of_that_run(copy_of_run):
-    # gamma acts only with lr_schedule: step (none here): no run job; the table's column is redrawn
-    assert edited(copy_of_run, lambda c: c["defaults"].__setitem__("gamma", 0.5)) == DOWNSTREAM
+    # gamma acts only with lr_schedule: step (none here): no per-run job; the table's column is redrawn
+    plan, jobs = edited_run(copy_of_run, lambda c: c["defaults"].__setitem__("gamma", 0.5))
+    assert plan == DOWNSTREAM and jobs == {"collect": 1}
     # momentum acts only on gd runs: the 3 x 2 gd runs retrain, the adam runs do not
     gd_runs = 3 * 2
-    jobs, steps = edited_run(copy_of_run, lambda c: c["defaults"].__setitem__("momentum", 0.5))
-    assert jobs == {"run": gd_runs, "collect": 1} and steps == {s: gd_runs for s in STEPS}
+    plan, jobs = edited_run(copy_of_run, lambda c: c["defaults"].__setitem__("momentum", 0.5))
+    assert plan == {**per_run(gd_runs), **DOWNSTREAM} and jobs == {**per_run(gd_runs), "collect": 1}
 
 
-def test_a_forced_rerun_reuses_every_step_and_recompute_recomputes(copy_of_run):
+def test_forcing_one_step_reruns_it_and_what_follows(copy_of_run):
     before = table(copy_of_run)
-    assert computed(copy_of_run, "--forcerun", "run") == ({"run": ALL_RUNS, "collect": 1}, {})
-    recompute = {**os.environ, "HTCORE_RECOMPUTE": "1"}
-    assert computed(copy_of_run, "--forcerun", "run", env=recompute)[1] == {s: ALL_RUNS for s in STEPS}
+    # a forced tails step: every tails job, then the table; training and spectra stay
+    assert computed(copy_of_run, "--forcerun", "tails") == {"tails": ALL_RUNS, "collect": 1}
     pd.testing.assert_frame_equal(before, table(copy_of_run), check_exact=True)
+
+
+def test_until_a_step_stops_there(copy_of_run):
+    cfg = copy.deepcopy(TINY)
+    cfg["experiments"]["lr_sweep"]["grid"]["lr"].append(100.0)
+    write_config(copy_of_run, cfg)
+    out = smk(copy_of_run, "-n", "--until", "train").stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M))
+    assert counts == {"train": "4", "total": "4"}
 
 
 # -------------------------------------------------------------------- determinism
@@ -209,15 +236,6 @@ def test_same_config_same_numbers(tiny_run, tmp_path):
     for name in ("table", "esd"):
         a, b = table(tiny_run, name), table(again, name)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
-
-
-def test_same_numbers_without_the_job_server(tiny_run, tmp_path):
-    write_config(tmp_path, TINY)
-    smk(tmp_path, "-j", "2", "all", env={**os.environ, "HTCORE_NO_JOBSERVER": "1"})
-    log = (tmp_path / "results/logs/lr_sweep/run/optimizer~gd/lr~10/seed~0.log").read_text()
-    assert "import_s=0.0000" not in log  # really ran as a plain process
-    for name in ("table", "esd"):
-        pd.testing.assert_frame_equal(table(tiny_run, name), table(tmp_path, name), check_exact=True)
 
 
 # --------------------------------------------------------------------- divergence
@@ -291,7 +309,7 @@ def test_long_trainings_are_scheduled_first(tmp_path):
     cfg["run"] = ["lr_sweep", "long"]
     write_config(tmp_path, cfg)
     out = smk(tmp_path, "-n", "all").stdout
-    jobs = out.split("rule run:")[1:]
+    jobs = out.split("rule train:")[1:]
     long_run = [j for j in jobs if "experiment=long, run=lr~0.1/seed~0" in j.split("rule ")[0]]
     assert len(long_run) == 1 and "priority: 10" in long_run[0].split("rule ")[0]
     assert not any("priority:" in j.split("rule ")[0] for j in jobs if "experiment=lr_sweep" in j.split("rule ")[0])

@@ -23,7 +23,5 @@ rule claims:
     threads: 1
     resources:
         mem_mb=STAGES["claims"].mem_mb(),
-    conda:
-        ENV
     shell:
         command("claims")

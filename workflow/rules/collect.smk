@@ -1,11 +1,12 @@
 # Stage collect: one tidy table per experiment (a row per run and probe step) and
-# all its ESDs; evolution experiments also get their update and feature tables.
+# all its ESDs, from every run's files (its inputs: thousands, so a `script:` job);
+# evolution experiments also get their update and feature tables.
 # htcore.stages.collect, htcore.stages.collect_updates, htcore.collect
 
 
 rule collect:
     input:
-        manifests,
+        unpack(collect_inputs),
     output:
         table="results/{experiment}/table.parquet",
         esd_table="results/{experiment}/esd.parquet",
@@ -17,15 +18,13 @@ rule collect:
     threads: 1
     resources:
         mem_mb=STAGES["collect"].mem_mb(),
-    conda:
-        ENV
-    shell:
-        command("collect")
+    script:
+        "../scripts/stage.py"
 
 
 rule collect_updates:
     input:
-        manifests,
+        unpack(collect_updates_inputs),
     output:
         sv_table="results/{experiment}/update_sv.parquet",
         overlaps_table="results/{experiment}/overlaps.parquet",
@@ -38,7 +37,5 @@ rule collect_updates:
     threads: 1
     resources:
         mem_mb=STAGES["collect_updates"].mem_mb(),
-    conda:
-        ENV
-    shell:
-        command("collect_updates")
+    script:
+        "../scripts/stage.py"

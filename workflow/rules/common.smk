@@ -1,39 +1,43 @@
-# Helpers shared by the rules: the validated study, job specs, targets.
-# Everything that does not need `config` lives in htcore (htcore.config, htcore.stages).
+# Helpers shared by the rules: the validated study, wildcard constraints, and the
+# input, params and target functions. What they compute lives in htcore.plan (tested);
+# here they only read the wildcards.
 
 import inspect
 import os
 import sys
-from functools import lru_cache
 
 import yaml
 
 from snakemake.common import overwrite_function_params
 
 import htcore.config as hc
-from htcore import jobserver
 from htcore.cli import command
 from htcore.figures import figure_names, figure_tables
+from htcore.plan import Plan
 from htcore.provenance import code_hash
 from htcore.stages import STAGES
 from htcore import claims as hc_claims
 
 
 def _load_study():
-    """The validated study, or exit with one line naming the key. The config files
-    Snakemake merged (`configfile:` and every `--configfile`: workflow.configfiles)
-    are read again for what Snakemake's loader lets through (keys written twice)."""
+    """The validated study, or exit with one line naming the key. (The Snakefile has
+    read each config file before Snakemake merged them: htcore.config.read_config_files.)
+    `device: cuda` needs a GPU here when the jobs run here (not under a cluster
+    executor or profile, nor inside a cluster job, which checks for itself)."""
     with open(workflow.source_path("../schemas/config.schema.yaml")) as f:
         schema = yaml.safe_load(f)
     try:
-        for path in dict.fromkeys(map(str, workflow.configfiles)):
-            hc.load_config_file(path)
-        return hc.load_study(config, schema)
+        study = hc.load_study(config, schema)
+        default_profile = os.path.join(workflow.basedir, "profiles", "default")
+        if not (workflow.remote_exec or hc.jobs_may_run_elsewhere(sys.argv, os.environ, default_profile)):
+            hc.check_device(study.device)
+        return study
     except hc.ConfigError as e:
         sys.exit(f"Invalid configuration: {e}")
 
 
 STUDY = _load_study()
+PLAN = Plan(STUDY)
 
 
 wildcard_constraints:
@@ -42,105 +46,73 @@ wildcard_constraints:
     figure="[a-z_0-9]+",
 
 
-# ------------------------------------------------------------------ job specs
-# Snakemake calls the input, params and resources functions of a job when it builds
-# the job, and again for every ready job each time it schedules (at least once a
-# second while jobs run), and asks Python for each function's signature every time
-# (inspect.signature, a fifth of a 10,000-run dry run's CPU). So each answer is
-# computed once and cached (a dictionary lookup), and each function carries its
-# signature (`_signed`: Snakemake's own hook, snakemake.common.overwrite_function_params).
+# Snakemake calls a job's input, params and resources functions when it builds the
+# job and again for every ready job each time it schedules, and asks Python for each
+# function's signature every time; htcore.plan caches the answers, and each function
+# carries its signature (Snakemake's own hook, snakemake.common.overwrite_function_params).
 def _signed(func):
     overwrite_function_params(func, inspect.signature(func).parameters)
     return func
 
 
-# Which stage id a rule's {run} wildcard is: data or train.
-RUN_KIND = {"data": "data", "run": "train"}
-#: the code fingerprint of each step a run job runs (htcore.memo keys)
-STEP_CODE = {s: code_hash(s) for s in ("data", "train", "spectrum", "evaluate")}
-
-
-def _run_spec(experiment, r):
-    """The spec of a run job (htcore.stages.run): each step's spec and code."""
-    exp = STUDY.experiments[experiment]
-    train = {**r.spec("train"), "device": STUDY.device}
-    spectrum = {**r.spec("train"), "params": {}, "skip_steps": r.skip_steps, "tails": dict(STUDY.tails),
-                "updates_top_k": STUDY.updates["top_k"] if "update_sv" in exp.tables and not r.is_init else None}
-    evaluate = [{**e.spec("eval"), "skip_steps": e.skip_steps, "features": "feature_esd" in exp.tables}
-                for e in exp.evals_by_train[r.train_id]]
-    return {"root": "results", "experiment": experiment, "code": STEP_CODE,
-            "train": train, "spectrum": spectrum, "evaluate": evaluate}
-
-
-@lru_cache(maxsize=None)
-def _spec(stage, experiment, run_id):
-    """The spec (JSON) of one per-run job of ``stage`` (its rule's name)."""
-    r = STUDY.run(experiment, RUN_KIND[stage], run_id)
-    return hc.to_json(_run_spec(experiment, r) if stage == "run" else r.spec("data"))
-
-
-@lru_cache(maxsize=None)
-def _mem(stage, experiment, run_id):
-    """Its memory request (MB): the largest of its steps' (htcore.stages memory models)."""
-    r = STUDY.run(experiment, RUN_KIND[stage], run_id)
-    if stage == "run":
-        return max(STAGES["run"].mem_mb(e.params) for e in STUDY.experiments[experiment].evals_by_train[r.train_id])
-    return STAGES[stage].mem_mb(r.params)
-
-
 def spec_of(rule):
-    def spec(wildcards):
-        return _spec(rule, wildcards.experiment, wildcards.run)
-
-    return _signed(spec)
+    return _signed(lambda wildcards: PLAN.spec(rule, wildcards.experiment, wildcards.run))
 
 
 def mem_of(rule):
-    def mem_mb(wildcards, attempt):
-        return _mem(rule, wildcards.experiment, wildcards.run) * attempt
-
-    return _signed(mem_mb)
-
-
-@lru_cache(maxsize=None)
-def _data_file(experiment, run_id):
-    r = STUDY.run(experiment, "train", run_id)
-    return rules.data.output.out.format(experiment=experiment, run=r.data_id)
+    return _signed(lambda wildcards, attempt: PLAN.mem_mb(rule, wildcards.experiment, wildcards.run) * attempt)
 
 
 @_signed
 def data_of(wildcards):
     """The data file a run trains on."""
-    return _data_file(wildcards.experiment, wildcards.run)
+    return rules.data.output.out.format(experiment=wildcards.experiment,
+                                        run=PLAN.upstream("train", wildcards.experiment, wildcards.run))
 
 
-@lru_cache(maxsize=None)
-def _priority(experiment, run_id):
-    return 10 if STUDY.run(experiment, "train", run_id).params.steps >= 1000 else 0
+@_signed
+def eval_inputs(wildcards):
+    """An evaluation's data file and its training's weights."""
+    e, r = wildcards.experiment, wildcards.run
+    run = PLAN.run("evaluate", e, r)
+    return {"data": rules.data.output.out.format(experiment=e, run=run.data_id),
+            "weights": rules.train.output.weights.format(experiment=e, run=run.train_id)}
 
 
 @_signed
 def train_priority(wildcards):
-    """Long trainings first: they are the critical path (long_horizon's 10,000 steps)."""
-    return _priority(wildcards.experiment, wildcards.run)
+    return PLAN.priority(wildcards.experiment, wildcards.run)
 
 
 # -------------------------------------------------------------------- targets
+def _per_run(output, experiment, ids):
+    return [output.format(experiment=experiment, run=i) for i in ids]
+
+
 @_signed
-def manifests(wildcards):
-    """What collect / collect_updates wait for: the manifest of every run of the
-    experiment, initial runs included. They read the runs' files by
-    htcore.stages.LAYOUT."""
+def collect_inputs(wildcards):
+    """Every run's files of the experiment (initial runs included)."""
     e = wildcards.experiment
-    return [rules.run.output.manifest.format(experiment=e, run=r.train_id)
-            for r in STUDY.experiments[e].unique("train", with_inits=True)]
+    trains, evals = PLAN.trainings(e), PLAN.evaluations(e)
+    return {"evals": _per_run(rules.evaluate.output.out, e, evals),
+            "summaries": _per_run(rules.spectrum.output.summary, e, trains),
+            "tails": _per_run(rules.tails.output.table, e, trains),
+            "traces": _per_run(rules.train.output.trace, e, trains),
+            "esds": _per_run(rules.spectrum.output.esd, e, trains)}
+
+
+@_signed
+def collect_updates_inputs(wildcards):
+    e = wildcards.experiment
+    trains, evals = PLAN.trainings(e), PLAN.evaluations(e)
+    return {"update_svs": _per_run(rules.spectrum.output.update_sv, e, trains),
+            "overlaps": _per_run(rules.spectrum.output.overlaps, e, trains),
+            "feature_esds": _per_run(rules.evaluate.output.feature_esd, e, evals)}
 
 
 @_signed
 def collect_spec(wildcards):
-    """Its spec: the experiment's configuration (htcore.config.expand_experiment),
-    not its runs: thousands would not fit on a command line."""
-    return hc.to_json({"root": "results", "source": STUDY.experiments[wildcards.experiment].source})
+    return PLAN.collect_spec(wildcards.experiment)
 
 
 def experiment_table(experiment, name):
@@ -203,100 +175,3 @@ def claims_files(wildcards):
 
 def all_targets():
     return [t for e in STUDY.selected for t in experiment_targets(e)] + list(rules.claims.output)
-
-
-# ------------------------------------------------------------------ execution
-# A rule's shell line is `htjob <stage> --spec ... --<path> ...`, built from the
-# stage's declaration (htcore.cli.command). `htjob` is htcore/jobclient.py (standard
-# library only, ~10 ms): for local runs it hands a per-run job to the fork server
-# started below, which forks a worker that runs htcore.cli.main, so per-run jobs skip
-# Python's start-up; without a server (SLURM, HTCORE_NO_JOBSERVER=1) it runs
-# `python -m htcore <stage> ...`. Either way: rule -> htcore.cli.main ->
-# htcore.stages.STAGES[stage].run. The interpreter running snakemake (which has
-# htcore installed) goes first on PATH, so no venv needs activating.
-JOBCLIENT = os.path.join(os.path.dirname(hc.__file__), "jobclient.py")
-shell.prefix(
-    f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; '
-    f'htjob() ( exec python -S -I "{JOBCLIENT}" "$@" ); '
-)
-
-
-# Local runs start htcore.jobserver (README, "Speed": it saves ~N % of the lr_sweep's
-# wall time); cluster executors never use it.
-onstart:
-    jobserver.start_for_jobs(local=workflow.local_exec and not workflow.remote_exec)
-
-
-onsuccess:
-    jobserver.stop_for_jobs()
-
-
-onerror:
-    jobserver.stop_for_jobs()
-
-ENV = "../envs/htstudy.yaml"
-
-
-# ------------------------------------------------------------ scheduler cost
-# Snakemake 9.27 wakes its scheduler on a timer (--max-jobs-per-timespan, default
-# 100/1s) but starts a NEW timer thread on every pass of its scheduling loop,
-# including the passes that earlier timers trigger: the live timers grow by one per
-# finished job, and with them the passes per second. Profiled on a 40-run tiny grid
-# (170 jobs): 5,445 passes, each re-selecting among all ready jobs, ~60 % of the
-# Snakemake process's CPU. One pending timer wakes the scheduler just as well.
-# Measured by benchmarks/bench_scale.py, which runs with and without it
-# (HTSTUDY_SNAKEMAKE_TIMERS=1 leaves Snakemake's timers as they are; README, "Speed").
-# Remove this when Snakemake keeps a single timer itself.
-def _one_pending_reevaluation_timer():
-    import threading
-
-    from snakemake.scheduling import job_scheduler
-
-    cls = job_scheduler.JobScheduler
-    if (os.environ.get("HTSTUDY_SNAKEMAKE_TIMERS") == "1" or getattr(cls, "_one_timer", False)
-            or not hasattr(cls, "_schedule_reevalutation")):
-        return
-
-    def schedule_reevaluation(self, delay):
-        if getattr(self, "_timer_pending", False):
-            return
-        self._timer_pending = True
-
-        def fire():
-            self._timer_pending = False  # before the wake-up, so that pass re-arms it
-            self._open_jobs.release()
-
-        threading.Timer(delay, fire).start()
-
-    cls._schedule_reevalutation = schedule_reevaluation
-    cls._one_timer = True
-
-
-_one_pending_reevaluation_timer()
-
-
-# Snakemake's default scheduler ("ilp") builds and solves an integer program (pulp +
-# cbc) on every scheduling pass, over all ready jobs, to choose which to start. What
-# it optimises beyond the greedy scheduler is the early deletion of temp() files; this
-# workflow has none, and the greedy scheduler starts jobs by priority and resources
-# just the same. Measured by benchmarks/bench_scale.py on a 320-run tiny grid:
-# Snakemake's own CPU (solver included) 48 ms per run with ilp, 25 ms with greedy
-# (README, "Speed"). So the greedy scheduler is used unless the command line names a
-# scheduler (`--scheduler ilp` keeps Snakemake's).
-def _greedy_scheduler_unless_asked():
-    from snakemake.scheduling import job_scheduler
-
-    cls = job_scheduler.JobScheduler
-    if any(a == "--scheduler" or a.startswith("--scheduler=") for a in sys.argv) or getattr(cls, "_greedy", False):
-        return
-    init = cls.__init__
-
-    def __init__(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        self._job_selector = self.job_selector_greedy
-
-    cls.__init__ = __init__
-    cls._greedy = True
-
-
-_greedy_scheduler_unless_asked()

@@ -13,7 +13,5 @@ rule data:
     threads: 1
     resources:
         mem_mb=mem_of("data"),
-    conda:
-        ENV
     shell:
         command("data")

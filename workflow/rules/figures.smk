@@ -25,7 +25,5 @@ rule figure:
     threads: 1
     resources:
         mem_mb=STAGES["figure"].mem_mb(),
-    conda:
-        ENV
     shell:
         command("figure")
