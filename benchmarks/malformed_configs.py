@@ -1,9 +1,11 @@
 """The malformed-config suite through Snakemake, counted by outcome.
 
 Each case is tests/configs/tiny.yaml with one edit (tests/test_config_errors.py's
-MALFORMED and SYNTAX, plus the cases below), written to a temp directory and given
-to ``snakemake -n``. A case that passes validation is then run for real (its
-``results/lr_sweep/table.parquet`` only, on a shrunk grid) and its table inspected.
+MALFORMED and SYNTAX, tests/test_config_silent.py's SILENT, plus the cases below),
+written to a temp directory and given to ``snakemake -n``; the config-file cases
+(``FILE_CASES``) add a ``--configfile`` or leave config.yaml out. A case that passes
+validation is then run for real (its ``results/lr_sweep/table.parquet`` only, on a
+shrunk grid) and its table inspected, unless ``--no-real-runs``.
 Outcomes:
 
   clear one-line error   exit != 0, one ``Invalid configuration: <key>: ...`` line naming the key
@@ -17,7 +19,13 @@ Outcomes:
 
     python benchmarks/malformed_configs.py [-j 2] [--no-real-runs] [--verbose]
 
-Target: 0 silently wrong, 0 tracebacks, 0 crashes inside a job.
+Target: 0 silently wrong, 0 tracebacks, 0 unclear errors, 0 crashes inside a job.
+
+``LIMITS`` are counted apart, under "outside the workflow's reach": Snakemake reads
+every ``--configfile`` on its command line (snakemake.settings.types.ConfigSettings,
+and Workflow() reads its ``pathvars``) before the Snakefile runs, so what it says about
+a broken one is its own message, whatever the Snakefile does. They are listed with
+the outcome they get, so that a Snakemake that improves shows here.
 """
 
 from __future__ import annotations
@@ -34,8 +42,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from test_config_errors import MALFORMED, SYNTAX, _d, _exp, _grid, _set, _text, config_text  # noqa: E402
+from test_config_errors import MALFORMED, SYNTAX, TINY_TEXT, _d, _exp, _grid, _set, _text, config_text  # noqa: E402
+from test_config_silent import SILENT, _drop_exp, _edits  # noqa: E402
 from conftest import smk  # noqa: E402
+from htcore import config as hc  # noqa: E402
 
 OUTCOMES = ["clear one-line error", "traceback", "unclear error", "crash inside a job",
             "harmless acceptance", "silently wrong"]
@@ -75,7 +85,6 @@ MORE_ERRORS = {
     "repeated seed": (_exp("seeds", [0, 0]), "experiments.lr_sweep.seeds"),
     "repeated lr 1 and 1.0": (_grid("lr", [1, 1.0]), "experiments.lr_sweep.grid.lr"),
     "empty run": (_set("run", []), "run"),
-    "missing default": (_drop("defaults", "steps"), "defaults"),
     "no experiments": (_set("experiments", {}), "experiments"),
     "bad experiment name": (_set("experiments", "Lr-Sweep", {"seeds": [0]}), "experiments"),
     "batch_size zero": (_d("batch_size", 0), "defaults.batch_size"),
@@ -96,6 +105,33 @@ MORE_ERRORS = {
                            "experiments.lr_sweep.seeds"),
     "seed 2**63 in a grid experiment": (_exp("seeds", [2**63]), "experiments.lr_sweep.seeds[0]"),
     "steps exponent text": (_d("steps", "1e1"), "defaults.steps"),
+}
+# issue 21: parameters no run uses, experiment names, weak messages (tests/test_config_silent.py)
+MORE_ERRORS.update({name: (edit, key) for name, (edit, key, _) in SILENT.items()})
+if hc._cuda_problem() is not None:  # with a usable GPU here, device: cuda is a valid config
+    MORE_ERRORS["device cuda without a GPU"] = (_set("device", "cuda"), "device")
+
+#: config-file cases: name -> (config.yaml text or None, {extra file: text}, snakemake
+#: args, key the line must start with or None for "file:line:column")
+FILE_CASES = {
+    "no config file at all": (None, {}, (), "config.yaml"),
+    "config.yaml with a malformed pathvars": (TINY_TEXT + "pathvars: [1, 2]\n", {}, (), "pathvars"),
+    "--configfile with a key written twice": (TINY_TEXT, {"extra.yaml": "run: [lr_sweep]\nrun: [lr_sweep]\n"},
+                                              ("--configfile", "extra.yaml"), "run"),
+    "--configfile with a python tag (safe YAML refuses it)": (
+        TINY_TEXT, {"extra.yaml": "run: [lr_sweep]\ndevice: !!python/tuple [cpu]\n"},
+        ("--configfile", "extra.yaml"), None),
+    "--configfile with an unknown top-level key": (TINY_TEXT, {"extra.yaml": "runs: [lr_sweep]\n"},
+                                                   ("--configfile", "extra.yaml"), "runs"),
+}
+
+#: config-file cases that Snakemake decides before the Snakefile runs (same shape)
+LIMITS = {
+    "--configfile with a YAML syntax error": (TINY_TEXT, {"extra.yaml": "run: [lr_sweep\n"},
+                                              ("--configfile", "extra.yaml"), None),
+    "--configfile that does not exist": (TINY_TEXT, {}, ("--configfile", "nope.yaml"), "nope.yaml"),
+    "--configfile with a malformed pathvars": (TINY_TEXT, {"extra.yaml": "pathvars: 3\n"},
+                                               ("--configfile", "extra.yaml"), "pathvars"),
 }
 
 # A shrunk grid for the real runs (one optimizer, one lr, one seed: seconds).
@@ -137,16 +173,27 @@ ACCEPTED = {
     "reg_lambda at its bound 1e6": (_small(_d("reg_lambda", 1.0e6)), "finite", None),
     "steps 0": (_small(lambda c: c["defaults"].update(steps=0, probe_steps=[0])), "finite", None),
     "lr 1.0e+20 (asked to diverge)": (_small(_grid("lr", [1.0e20])), "diverges", None),
+    # parameters have declared defaults (htcore.params): `defaults` may leave any out
+    "a default left out": (_small(_drop("defaults", "steps")), "finite", None),
+    # issue 21: used by some of the runs, or one run per seed
+    "momentum over gd and adam": (_small(_edits(_grid("optimizer", ["gd", "adam"]), _grid("lr", [0.1]),
+                                                _grid("momentum", [0.0, 0.9]))), "finite", None),
+    "case momentum with a gd case": (_small(_edits(_drop_exp("grid", "plot"), _exp("cases", [
+        {"optimizer": "gd", "lr": 0.1, "momentum": 0.9}, {"optimizer": "adam"}]))), "finite", None),
+    "only seeds (one run per seed)": (_small(_drop_exp("grid", "plot")), "finite", None),
 }
 
 
-def run_case(work: Path, text: str, key: str | None, args=(), syntax=False) -> tuple[str, str]:
-    """(outcome of the dry run or None when accepted, the console line)."""
+def run_case(work: Path, text: str, key: str | None, args=(), syntax=False, files=None) -> tuple[str, str]:
+    """(outcome of the dry run or None when accepted, the console line). ``files``:
+    more files to write beside config.yaml (the ``--configfile`` ones)."""
     work.mkdir(parents=True, exist_ok=True)
     if text is not None:  # None: no config.yaml, only --configfile (README's quick look)
         (work / "config.yaml").write_text(text)
     if "small.yaml" in args:
         (work / "small.yaml").write_text(config_text(_small()))
+    for name, content in (files or {}).items():
+        (work / name).write_text(content)
     args = _in(work, args)
     proc = smk(work, "-n", *args, check=False)
     out = proc.stdout + proc.stderr
@@ -161,6 +208,7 @@ def run_case(work: Path, text: str, key: str | None, args=(), syntax=False) -> t
     if syntax:
         ok = re.search(r"\.yaml:\d+:\d+: ", line) is not None
     else:
+        key = str(work / key) if key and key.endswith(".yaml") and key != "config.yaml" else key
         ok = key is None or re.match(rf"{re.escape(key)}[:.\[ ]", line) is not None
     return ("clear one-line error" if ok else "unclear error"), lines[0]
 
@@ -170,7 +218,8 @@ def _in(work: Path, args) -> list[str]:
 
 
 def _last(out: str) -> str:
-    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+    """The last line that says something (not Snakemake's notice of the profile it reads)."""
+    lines = [ln for ln in out.strip().splitlines() if ln.strip() and not re.match(r"Using .*profile", ln)]
     return lines[-1] if lines else ""
 
 
@@ -219,26 +268,28 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="htstudy-malformed-"))
 
     errors = {**MALFORMED, **MORE_ERRORS}
-    cases = [(name, config_text(edit), key, (), False) for name, (edit, key) in errors.items()]
-    cases += [(f"syntax: {name}", config_text(edit), None, (), True) for name, (edit, _) in SYNTAX.items()]
+    cases = [(name, config_text(edit), key, (), False, None) for name, (edit, key) in errors.items()]
+    cases += [(f"syntax: {name}", config_text(edit), None, (), True, None) for name, (edit, _) in SYNTAX.items()]
     for name, (edit, _, over_paper) in ACCEPTED.items():
         if over_paper is not None:
-            cases.append((name, None, None, ("--configfile", "small.yaml"), False))
+            cases.append((name, None, None, ("--configfile", "small.yaml"), False, None))
         else:
-            cases.append((name, config_text(edit), None, (), False))
+            cases.append((name, config_text(edit), None, (), False, None))
+    for name, (text, files, extra, key) in {**FILE_CASES, **LIMITS}.items():
+        cases.append((name, text, key, extra, key is None, files))
 
     cases = [c for c in cases if args.only in c[0]]
 
     def dry(i_case):
-        i, (name, text, key, extra, syntax) = i_case
-        return run_case(tmp / f"case{i:03d}", text, key, extra, syntax)
+        i, (name, text, key, extra, syntax, files) = i_case
+        return run_case(tmp / f"case{i:03d}", text, key, extra, syntax, files)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         dry_results = list(pool.map(dry, enumerate(cases)))
 
     results = []
     baseline = None
-    for i, ((name, text, key, extra, syntax), (outcome, line)) in enumerate(zip(cases, dry_results)):
+    for i, ((name, text, key, extra, syntax, _), (outcome, line)) in enumerate(zip(cases, dry_results)):
         if outcome is None:
             if args.no_real_runs:
                 outcome, line = "harmless acceptance", "accepted (not run)"
@@ -261,9 +312,11 @@ def main() -> int:
         if args.verbose:
             print(f"{outcome:<22} {name:<40} {line[:150]}", flush=True)
 
+    limits = [r for r in results if r[0] in LIMITS]
+    results = [r for r in results if r[0] not in LIMITS]
     counts = {o: sum(r[1] == o for r in results) for o in OUTCOMES}
-    print(f"\n{len(results)} configs ({sum(c[0] not in ACCEPTED for c in cases)} malformed, "
-          f"{sum(c[0] in ACCEPTED for c in cases)} meant to be accepted)")
+    print(f"\n{len(results)} configs ({sum(r[0] not in ACCEPTED for r in results)} malformed, "
+          f"{sum(r[0] in ACCEPTED for r in results)} meant to be accepted)")
     print(f"{'outcome':<24}{'count':>6}")
     for o in OUTCOMES:
         print(f"{o:<24}{counts[o]:>6}")
@@ -271,7 +324,11 @@ def main() -> int:
         for name, outcome, line in results:
             if outcome == o:
                 print(f"  {o}: {name}: {line[:200]}")
-    bad = counts["silently wrong"] + counts["traceback"] + counts["crash inside a job"]
+    if limits:
+        print(f"\noutside the workflow's reach ({len(limits)}: Snakemake reads --configfile before the Snakefile runs)")
+        for name, outcome, line in limits:
+            print(f"  {outcome}: {name}: {line[:200]}")
+    bad = counts["silently wrong"] + counts["traceback"] + counts["crash inside a job"] + counts["unclear error"]
     return 1 if bad else 0
 
 

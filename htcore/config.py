@@ -782,14 +782,17 @@ def _cuda_problem() -> str | None:
 LOCAL_EXECUTORS = ("local", "dryrun", "touch")
 
 
-def jobs_may_run_elsewhere(argv: Iterable[str], environ: Mapping[str, str]) -> bool:
+def jobs_may_run_elsewhere(argv: Iterable[str], environ: Mapping[str, str],
+                           default_profile: str | os.PathLike | None = None) -> bool:
     """Whether this Snakemake command line may send its jobs to other machines: it
     names an executor other than local, or a profile (``--profile``,
     ``--workflow-profile``, ``$SNAKEMAKE_PROFILE``), which may name one
-    (workflow/profiles/slurm does). A cluster is planned from a login node: a GPU
-    missing there says nothing about the nodes. Snakemake picks the executor after the
+    (workflow/profiles/slurm does); or, without ``--workflow-profile``, the workflow
+    profile Snakemake reads by itself (``default_profile``: profiles/default beside
+    the Snakefile) names one. A cluster is planned from a login node: a GPU missing
+    there says nothing about the nodes. Snakemake picks the executor after the
     Snakefile runs, so its command line is all there is to go on."""
-    args = list(argv)
+    args, workflow_profile = list(argv), False
     for i, arg in enumerate(args):
         if arg.startswith("-e"):  # -e slurm, -eslurm, -e=slurm
             name, value = "--executor", arg[2:].lstrip("=")
@@ -797,6 +800,28 @@ def jobs_may_run_elsewhere(argv: Iterable[str], environ: Mapping[str, str]) -> b
             name, _, value = arg.partition("=")
         if name in ("--executor", "--profile", "--workflow-profile"):
             value = value or (args[i + 1] if i + 1 < len(args) else "")
+            workflow_profile = workflow_profile or name == "--workflow-profile"
             if value not in (LOCAL_EXECUTORS if name == "--executor" else ("none",)):
                 return True
-    return bool(environ.get("SNAKEMAKE_PROFILE"))
+    if environ.get("SNAKEMAKE_PROFILE"):
+        return True
+    return not workflow_profile and default_profile is not None and _profile_sends_jobs(default_profile)
+
+
+def _profile_sends_jobs(folder: str | os.PathLike) -> bool:
+    """Whether a profile folder's settings (config.yaml, profile.yaml, config.v9+.yaml,
+    ...) name an executor other than local; False when there is none."""
+    import yaml
+
+    if not os.path.isdir(folder):
+        return False
+    for name in sorted(os.listdir(folder)):
+        if re.fullmatch(r"(profile|config)(\.v\d+\+)?\.yaml", name):
+            try:
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    settings = yaml.safe_load(f)
+            except (OSError, yaml.YAMLError):
+                return True  # unreadable: Snakemake will say so; do not guess "local"
+            if isinstance(settings, Mapping) and str(settings.get("executor", "local")) not in LOCAL_EXECUTORS:
+                return True
+    return False
