@@ -9,7 +9,10 @@
     stable_rank (htcore.spectra), hill_* / ks_* / mp_* / n_spikes / shape_label
     (htcore.shape.tail_summary: the spectrum's shape), student_loss (the network's
     training MSE at the step) and device (htcore.train), and the run's training state
-    apart from the shape: loss_ratio, loss_falling, train_state (htcore.state).
+    apart from the shape: loss_ratio, loss_falling, train_state (htcore.state); and
+    the one-step theory beside the measurement: theory_lr_bbp, theory_lr_detect (every
+    row), theory_lambda1, theory_sim, theory_sim_mean, theory_spike (step-1 rows;
+    htcore.theory, :func:`add_theory`).
     Rows of diverged snapshots are kept, with NaN metrics and ``diverged`` true.
 ``esd.parquet``: every eigenvalue of every snapshot of the experiment's trained runs
     (experiment, train_id, seed, step, index, eigenvalue).
@@ -106,7 +109,36 @@ def table(runs: Sequence[Mapping[str, Any]], eval_paths: Sequence[str], summary_
     if len(out) != len(ev):
         raise RuntimeError("collect: join changed the number of rows")
     out = add_state(out, trace)
+    out = add_theory(out, runs)
     return out.sort_values(["eval_id", "step"], kind="stable").reset_index(drop=True)
+
+
+def add_theory(table: pd.DataFrame, runs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The one-step theory beside the measurement (htcore.theory.theory_columns):
+    ``theory_lr_bbp`` and ``theory_lr_detect`` (the learning rates at which the spike
+    leaves the MP bulk, and at which the project's rule detects it) on every row of a
+    run, ``theory_lambda1``, ``theory_sim``, ``theory_sim_mean`` and ``theory_spike``
+    on its step-1 rows only (NaN / null elsewhere, and where the theory does not apply)."""
+    from htcore.theory import COLUMNS, theory_columns
+
+    cache: dict[str, dict[str, Any]] = {}
+    per_eval = {}
+    for r in runs:
+        key = json.dumps(r["params"], sort_keys=True, default=str)
+        if key not in cache:
+            cache[key] = theory_columns(r["params"], step=1)
+        per_eval[r["eval_id"]] = cache[key]
+    at_step1 = (table["step"] == 1).to_numpy()
+    cols = {}
+    for c in COLUMNS:
+        values = [per_eval.get(e, {}).get(c) for e in table["eval_id"]]
+        if c == "theory_spike":
+            cols[c] = pd.array([v if (s and v is not None) else None for v, s in zip(values, at_step1)],
+                               dtype="boolean")
+        else:
+            v = pd.array(values, dtype="float64").to_numpy(dtype=float, na_value=float("nan"))
+            cols[c] = v if c.startswith("theory_lr_") else [x if s else float("nan") for x, s in zip(v, at_step1)]
+    return table.assign(**cols)
 
 
 def esd(runs: Sequence[Mapping[str, Any]], esd_paths: Sequence[str]) -> pd.DataFrame:

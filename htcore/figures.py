@@ -78,8 +78,8 @@ METRIC_FIGURES = {
     "spectrum_steps": ["lambda_max", "stable_rank", "n_spikes"],
 }
 FIGURE_SETS = {
-    "sweep": ["losses", "kta", "sim", "alpha_hill", "alpha_ks", "phase_diagram"],
-    "steps": ["losses_steps", "metrics_steps", "alpha_steps", "spectrum_steps"],
+    "sweep": ["losses", "kta", "sim", "alpha_hill", "alpha_ks", "phase_diagram", "one_step"],
+    "steps": ["losses_steps", "metrics_steps", "alpha_steps", "spectrum_steps", "one_step"],
     "evolution": ["esd_init_final", "esd_steps", "alpha_steps", "losses_steps", "metrics_steps",
                   "spectrum_steps", "update_sv", "overlap_maps", "feature_esd", "phase_diagram"],
 }
@@ -241,6 +241,8 @@ def _draw_baselines(ax, table: pd.DataFrame, metric: str, hue: list[str]) -> Non
 
 
 def _draw_sweep(name, tables, plot, plt):
+    if name == "one_step":
+        return _draw_one_step(name, tables, plot, plt)
     if name == "phase_diagram":  # labels do not depend on `style`; test loss at its first value
         table = tables["table"]
         rows = table[table["step"] > 0] if (table["step"] > 0).any() else table
@@ -279,6 +281,8 @@ def _draw_sweep(name, tables, plot, plt):
 # ------------------------------------------------------------------ steps kind
 
 def _draw_steps(name, tables, plot, plt):
+    if name == "one_step":
+        return _draw_one_step(name, tables, plot, plt)
     metrics = METRIC_FIGURES[name]
     table, hue = tables["table"], plot["hue"]
     fig, axes = _panels(plt, len(metrics))
@@ -294,6 +298,57 @@ def _draw_steps(name, tables, plot, plt):
         ax.set_ylabel(_label(metric))
         _maybe_log_y(ax, table[metric], metric)
     axes[len(metrics) - 1].legend(loc="best")
+    return fig
+
+
+# ------------------------------------------------------------ one-step theory
+
+def one_step_axis(plot: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """The one_step figure's x parameter and its line groups: a sweep's ``x`` and
+    ``hue``; for a steps experiment its last hue parameter (n, label_noise_std,
+    teacher_k, ...) and the others."""
+    if plot["kind"] == "sweep":
+        return plot["x"], list(plot["hue"])
+    hue = list(plot["hue"])
+    return (hue[-1], hue[:-1]) if hue else ("seed", [])
+
+
+def _draw_one_step(name, tables, plot, plt):
+    """Step-1 lambda_max and sim against the x parameter, seeds as bands, the one-step
+    theory dashed (htcore.theory), the MP bulk edge dotted, and verticals at the
+    predicted BBP (dotted) and detection (dashed) learning rates when x is lr."""
+    table = tables["table"]
+    x, hue = one_step_axis(plot)
+    rows = table[(table["step"] == 1) & ~table["diverged"].astype(bool)].drop_duplicates(["train_id", "step"])
+    fig, axes = _panels(plt, 2)
+    logx = x == "lr"
+    for ax, metric, theory in ((axes[0], "lambda_max", "theory_lambda1"), (axes[1], "sim", "theory_sim")):
+        for i, (g, df) in enumerate(_groups(rows, hue)):
+            color = PALETTE[i % len(PALETTE)]
+            st = seed_stats(df, metric, x)
+            xs = st[x].to_numpy(dtype=float)
+            xs = np.log10(xs) if logx else xs
+            _line_with_bands(ax, xs, st, color, g or "measured")
+            if theory in df and df[theory].notna().any():
+                th = df.groupby(x, sort=True)[theory].mean()
+                tx = np.log10(th.index.to_numpy(dtype=float)) if logx else th.index.to_numpy(dtype=float)
+                ax.plot(tx, th.to_numpy(dtype=float), linestyle="--", color=color, marker="x",
+                        label=f"{g}, theory" if g else "theory")
+            if logx and metric == "lambda_max":
+                for col, ls in (("theory_lr_bbp", ":"), ("theory_lr_detect", "--")):
+                    v = df[col].dropna() if col in df else pd.Series(dtype=float)
+                    if len(v) and np.isfinite(v.iloc[0]):
+                        ax.axvline(np.log10(v.iloc[0]), color=color, linestyle=ls, linewidth=0.9,
+                                   label=f"{g}: predicted {'BBP' if col.endswith('bbp') else 'detection'} lr")
+        if metric == "lambda_max" and "mp_lambda_plus" in rows and len(rows):
+            ax.axhline(float(rows["mp_lambda_plus"].median()), color="#777777", linestyle=":", linewidth=1.0,
+                       label="MP bulk edge (fitted)")
+        ax.set_xlabel(("log10 " if logx else "") + _label(x))
+        ax.set_ylabel(_label(metric) + " at step 1")
+        _maybe_log_y(ax, rows[metric], metric)
+    axes[1].legend(loc="best", fontsize=6)
+    if not len(rows):
+        axes[0].text(0.5, 0.5, "no step-1 snapshot in this experiment", ha="center", transform=axes[0].transAxes)
     return fig
 
 

@@ -559,7 +559,7 @@ def test_readouts_calibrated_first():
     t = pd.DataFrame({"readout_scaling": ["spec", "authors", "spec", "authors"],
                       "reg_lambda": [0.01, "cv", "cv", 0.01], "x": range(4)})
     assert [(sc, lam) for sc, lam, _ in C.readouts(t)] == \
-        [("authors", "cv"), ("spec", "cv"), ("authors", "0.01"), ("spec", "0.01")]
+        [("spec", "cv"), ("authors", "cv"), ("spec", "0.01"), ("authors", "0.01")]
 
 
 def verdict_rows(*rows) -> pd.DataFrame:
@@ -684,3 +684,28 @@ def test_docs_claims_md_holds_the_claims_table():
     between = "".join(lines[starts[0] + 1:ends[0]])
     assert between.strip("\n") == C.markdown_table().strip("\n"), \
         "docs/claims.md is out of date: rerun `python -m htcore claims-table`"
+
+
+def theory_sweep(first_spike: dict, predicted_detect: dict, ratio: float) -> pd.DataFrame:
+    """A step-1 lr_sweep table with theory columns: per optimizer the first lr with an
+    outlier (measured), the predicted detection lr, and lambda_max = ratio x theory."""
+    rows = []
+    for opt, lr, seed in itertools.product(first_spike, LRS, SEEDS):
+        spiked = lr >= first_spike[opt]
+        predicted = lr >= predicted_detect[opt]
+        rows.append({"experiment": "lr_sweep", "optimizer": opt, "lr": lr, "seed": seed, "step": 1,
+                     "train_id": f"{opt}/{lr}/{seed}", "eval_id": f"{opt}/{lr}/{seed}", "diverged": False,
+                     "n_spikes": 1 if spiked else 0, "lambda_max": ratio * 100.0 * lr,
+                     "theory_lambda1": 100.0 * lr, "theory_spike": predicted,
+                     "theory_lr_detect": predicted_detect[opt], "theory_lr_bbp": predicted_detect[opt] / 1.1})
+    return pd.DataFrame(rows)
+
+
+def test_one_step_theory_both_ways():
+    good = C.judge_one_step_theory({"lr_sweep/table": theory_sweep({"gd": 1000.0}, {"gd": 500.0}, 1.05)})
+    assert [r["verdict"] for r in good] == [C.HOLDS, C.HOLDS]
+    assert good[0]["seeds_agree"] == "3/3" and good[1]["value"] == 1.0 and good[1]["seeds_agree"] == "3/3"
+    # the spike appears a grid step later than predicted, and lambda_max is 30 % off
+    bad = C.judge_one_step_theory({"lr_sweep/table": theory_sweep({"gd": 1000.0}, {"gd": 50.0}, 1.3)})
+    assert [r["verdict"] for r in bad] == [C.FAILS, C.FAILS]
+    assert bad[0]["value"] == 0.0 and "first spiking grid lr 100" in bad[0]["evidence"] and bad[1]["value"] == 0.0
