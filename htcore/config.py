@@ -169,7 +169,9 @@ class Experiment:
     @property
     def tables(self) -> tuple[str, ...]:
         """The experiment-level tables it produces."""
-        return ("table", "esd") + (UPDATE_TABLES if self.plot.get("kind") == "evolution" else ())
+        kind = self.plot.get("kind")
+        return ("table", "esd") + (UPDATE_TABLES if kind == "evolution" else ()) + (
+            ("surgery",) if kind == "surgery" else ())
 
     def run_table(self) -> list[dict[str, Any]]:
         """What collect needs per evaluation: ids, its initial run and every parameter."""

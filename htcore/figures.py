@@ -80,11 +80,12 @@ METRIC_FIGURES = {
 FIGURE_SETS = {
     "sweep": ["losses", "kta", "sim", "alpha_hill", "alpha_ks", "phase_diagram", "one_step"],
     "steps": ["losses_steps", "metrics_steps", "alpha_steps", "spectrum_steps", "one_step"],
+    "surgery": ["surgery", "alpha_steps", "spectrum_steps"],
     "evolution": ["esd_init_final", "esd_steps", "alpha_steps", "losses_steps", "metrics_steps",
                   "spectrum_steps", "update_sv", "overlap_maps", "feature_esd", "phase_diagram"],
 }
 #: figure name -> experiment tables it reads (besides "table", always read)
-FIGURE_TABLES = {"esd_init_final": ["esd"], "esd_steps": ["esd"], "update_sv": ["update_sv"],
+FIGURE_TABLES = {"surgery": ["surgery"], "esd_init_final": ["esd"], "esd_steps": ["esd"], "update_sv": ["update_sv"],
                  "overlap_maps": ["overlaps"], "feature_esd": ["feature_esd"]}
 
 
@@ -352,6 +353,37 @@ def _draw_one_step(name, tables, plot, plt):
     return fig
 
 
+# ------------------------------------------------------------ surgery kind
+
+def _draw_surgery(name, tables, plot, plt):
+    if name != "surgery":
+        return _draw_steps(name, tables, plot, plt)
+    sg = tables["surgery"]
+    from htcore.surgery import VARIANTS
+
+    sg = sg[sg["has_tail"].astype(bool)]
+    cases = _groups(tables["table"].drop_duplicates("eval_id"), plot["hue"])
+    fig, axes = _panels(plt, max(1, len(cases)))
+    for ax, (g, runs) in zip(axes, cases):
+        part = sg[sg["eval_id"].isin(set(runs["eval_id"]))]
+        base = part[part["variant"] == "unedited"].set_index(["eval_id", "step"])["test_loss"]
+        for j, v in enumerate(VARIANTS):
+            rows = part[part["variant"] == v].set_index(["eval_id", "step"])["test_loss"]
+            diff = (rows - base.reindex(rows.index)).dropna().to_numpy(dtype=float)
+            ax.scatter(np.full(diff.size, j) + np.linspace(-0.15, 0.15, max(diff.size, 1))[:diff.size], diff,
+                       s=12, color=PALETTE[j % len(PALETTE)])
+            if diff.size:
+                ax.plot([j - 0.25, j + 0.25], [diff.mean()] * 2, color="#333333", linewidth=1.4)
+        ax.axhline(0.0, color="#777777", linestyle=":", linewidth=1.0)
+        ax.set_xticks(range(len(VARIANTS)))
+        ax.set_xticklabels([v.replace("_", " ") for v in VARIANTS], fontsize=7, rotation=20)
+        ax.set_ylabel("test loss minus unedited (same seed, same test set)")
+        ax.set_title(g, fontsize=8)
+        if not len(part):
+            ax.text(0.5, 0.5, "no snapshot with a tail", ha="center", transform=ax.transAxes)
+    return fig
+
+
 # -------------------------------------------------------------- evolution kind
 
 def _log_hist(ax, values: np.ndarray, bins: np.ndarray, **kw) -> None:
@@ -516,7 +548,8 @@ def _draw_evolution(name, tables, plot, plt):
             "update_sv": _draw_update_sv, "overlap_maps": _draw_overlaps}[name](name, tables, plot, plt)
 
 
-DRAWERS: dict[str, Callable] = {"sweep": _draw_sweep, "steps": _draw_steps, "evolution": _draw_evolution}
+DRAWERS: dict[str, Callable] = {"sweep": _draw_sweep, "steps": _draw_steps, "evolution": _draw_evolution,
+                               "surgery": _draw_surgery}
 
 
 def draw(name: str, tables: Mapping[str, pd.DataFrame], plot: Mapping[str, Any], png: str, pdf: str) -> None:

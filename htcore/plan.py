@@ -18,7 +18,12 @@ trigger re-runs exactly the steps an edit touches:
 * ``tails``: the run's keys, W's shape (h, d) and the ``tails:`` settings;
 * ``evaluate``: every parameter the evaluation uses, ``skip_steps`` and whether to
   draw the feature ESD (evolution experiments);
+* ``surgery``: every parameter the evaluation uses (surgery experiments);
 * ``collect``: the experiment's configuration (every run's parameters).
+
+Each job's ``code`` param is the fingerprint of the code its stage runs
+(:meth:`Plan.code`, htcore.fingerprint): a code edit re-runs exactly the jobs whose
+code changed.
 
 A training parameter that changes leaves the spectrum's spec as it was: the new
 weights file is newer than the spectrum, and Snakemake re-runs it for that.
@@ -31,8 +36,19 @@ from htcore import config as hc
 from htcore.config import Run, Study
 from htcore.stages import STAGES
 
+
+def code_hash(rule: str, only_keys=None) -> str:
+    """The code fingerprint of a rule's stage function (htcore.fingerprint), whole or
+    with registries restricted to ``only_keys``; a rule passes it through ``params:``
+    so that Snakemake re-runs its jobs when that code changes (it does not track
+    imported modules itself)."""
+    from htcore.fingerprint import fingerprint
+
+    return fingerprint(f"htcore.stages.{STAGES[rule].run.__name__}", only_keys)
+
 #: Which id of a run a rule's ``{run}`` wildcard is.
-RUN_KIND = {"data": "data", "train": "train", "spectrum": "train", "tails": "train", "evaluate": "eval"}
+RUN_KIND = {"data": "data", "train": "train", "spectrum": "train", "tails": "train", "evaluate": "eval",
+            "surgery": "eval"}
 #: Trainings of at least this many steps go first (the critical path: long_horizon).
 LONG_STEPS = 1000
 
@@ -46,6 +62,7 @@ class Plan:
         self.mem_mb = lru_cache(maxsize=None)(self._mem_mb)
         self.upstream = lru_cache(maxsize=None)(self._upstream)
         self.priority = lru_cache(maxsize=None)(self._priority)
+        self._code = lru_cache(maxsize=None)(self._code_of_keys)
 
     def run(self, rule: str, experiment: str, run_id: str) -> Run:
         """The run whose id of the rule's kind is ``run_id``."""
@@ -67,9 +84,23 @@ class Plan:
             spec = {**keys, "h": r.params.h, "d": r.params.d, "tails": dict(self.study.tails)}
         elif rule == "evaluate":
             spec = {**r.spec("eval"), "skip_steps": r.skip_steps, "features": "feature_esd" in exp.tables}
+        elif rule == "surgery":
+            spec = r.spec("eval")
         else:
             raise KeyError(f"no per-run spec for rule {rule!r}")
         return hc.to_json(spec)
+
+    def code(self, rule: str, experiment: str, run_id: str) -> str:
+        """The job's code fingerprint (htcore.fingerprint): what its stage function runs,
+        with each registry restricted to the entries the run uses (its activation,
+        link, optimizer, teacher kind), so that adding an entry re-runs nothing."""
+        from htcore.fingerprint import keys_for
+
+        keys = keys_for(vars(self.run(rule, experiment, run_id).params))
+        return self._code(rule, tuple(sorted((k, tuple(sorted(v))) for k, v in keys.items())))
+
+    def _code_of_keys(self, rule: str, keys: tuple) -> str:
+        return code_hash(rule, {k: set(v) for k, v in keys})
 
     def _mem_mb(self, rule: str, experiment: str, run_id: str) -> int:
         """The job's memory request (MB), from its stage's memory model."""

@@ -5,7 +5,7 @@ name (the Snakemake rule, the ``python -m htcore <name>`` sub-command and the lo
 directory), the function that does the work, the files it reads and writes, the
 libraries it imports (timed apart from the work), and its memory model. The command
 line (:mod:`htcore.cli`), the code fingerprint that makes Snakemake re-run a stage
-when its code changes (:mod:`htcore.provenance`) and the jobs' ``mem_mb`` all
+when its code changes (:mod:`htcore.fingerprint`) and the jobs' ``mem_mb`` all
 follow from :data:`STAGES`.
 
 Each function reads its inputs, calls the science code and writes its outputs. A
@@ -32,7 +32,11 @@ will compute:
 ``evaluate`` (per evaluation setting of the run)
     read-out losses, KTA, sim and loss baselines per snapshot (``eval.parquet``), and
     for evolution experiments the feature ESD (``feature_esd.parquet``).
-``collect`` / ``collect_updates`` (one per experiment)
+``surgery`` (per evaluation setting, surgery experiments only)
+    spectral surgery (htcore.surgery): each snapshot's variants (tail shrunk to the MP
+    edge, spike only, a random control) evaluated with the run's read-out
+    (``surgery.parquet``).
+``collect`` / ``collect_updates`` / ``collect_surgery`` (one per experiment)
     the experiment's tables (htcore.collect) from every run's files, its declared
     inputs; its spec is the experiment's configuration (``Experiment.source``), which
     gives every run's parameters.
@@ -231,6 +235,41 @@ def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature
     _write_esd(feature_esd, spec, steps[:len(esds)], esds, p["h"], with_eval=True)
 
 
+def surgery(spec: Mapping[str, Any], data: str, weights: str, out: str) -> None:
+    """Spectral surgery (htcore.surgery) on every snapshot after step 0: each variant
+    of W evaluated with the run's read-out on its test set (``surgery.parquet``: run
+    keys, step, variant, test_loss, zero_loss, reg_lambda_used, n_detached, n_edge,
+    has_tail, tail_mass, control_mass)."""
+    from htcore import data as data_mod
+    from htcore import evaluate as evaluate_mod
+    from htcore.surgery import variants
+
+    p = spec["params"]
+    arrays = dict(load_npz(data))
+    arrays.update(data_mod.test_set(spec["seed"], p["d"], p["n_test"], p["label_noise_std"], teacher(p)))
+    w = load_npz(weights)
+    W0 = arrays["W0"]
+    rows: dict[str, list] = {c: [] for c in ("step", "variant", "test_loss", "zero_loss", "reg_lambda_used",
+                                            "n_detached", "n_edge", "has_tail", "tail_mass", "control_mass")}
+    for step, W in zip(w["probe_steps"], w["W"]):
+        if step == 0 or not np.all(np.isfinite(W)):
+            continue
+        edited, info = variants(W, W0, seed=spec["seed"] * 100003 + int(step))
+        for name, Wv in edited.items():
+            m = evaluate_mod.evaluate_snapshot(Wv, arrays, p["reg_lambda"], p["readout_scaling"], p["activation"])
+            for c, v in (("step", int(step)), ("variant", name), *((k, m[k]) for k in
+                         ("test_loss", "zero_loss", "reg_lambda_used")), *info.items()):
+                if c in rows:
+                    rows[c].append(v)
+    n = len(rows["step"])
+    write_table(out, {**_keys(spec, n, with_eval=True), "step": np.array(rows["step"], dtype=np.int64),
+                      "variant": np.array(rows["variant"], dtype=str),
+                      **{c: np.array(rows[c], dtype=np.float64) for c in ("test_loss", "zero_loss", "reg_lambda_used",
+                                                                        "tail_mass", "control_mass")},
+                      **{c: np.array(rows[c], dtype=np.int64) for c in ("n_detached", "n_edge")},
+                      "has_tail": np.array(rows["has_tail"], dtype=bool)}, meta={"spec": to_json(spec)})
+
+
 # ------------------------------------------------------- experiment tables
 
 def collect(spec: Mapping[str, Any], evals: list[str], summaries: list[str], tails: list[str], traces: list[str],
@@ -258,6 +297,16 @@ def collect_updates(spec: Mapping[str, Any], update_svs: list[str], overlaps: li
     write_frame(sv_table, c.concat(update_svs))
     write_frame(overlaps_table, c.concat(overlaps))
     write_frame(feature_table, c.feature_esd(runs, feature_esds))
+
+
+def collect_surgery(spec: Mapping[str, Any], surgeries: list[str], surgery_table: str) -> None:
+    """A surgery experiment's ``surgery.parquet``: every run's surgery rows."""
+    from htcore import collect as c
+    from htcore.io import write_frame
+
+    frame = c.concat(surgeries)
+    write_frame(surgery_table, frame.sort_values(["eval_id", "step", "variant"], kind="stable")
+                .reset_index(drop=True))
 
 
 def figure(spec: Mapping[str, Any], tables: list[str], png: str, pdf: str) -> None:
@@ -344,6 +393,10 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("tails", tails, ("esd",), ("table",), memory=_mem_tails),
     Stage("evaluate", evaluate, ("data", "weights"), ("out", "feature_esd"),
           imports=("numpy", "pyarrow.parquet", "scipy.linalg"), memory=_mem_evaluate),
+    Stage("surgery", surgery, ("data", "weights"), ("out",), imports=("numpy", "pyarrow.parquet", "scipy.linalg"),
+          memory=_mem_evaluate),
+    Stage("collect_surgery", collect_surgery, ("surgeries",), ("surgery_table",),
+          imports=("pandas", "pyarrow.parquet"), lists=("surgeries",)),
     Stage("collect", collect, ("evals", "summaries", "tails", "traces", "esds"), ("table", "esd_table"),
           imports=("pandas", "pyarrow.parquet"), lists=("evals", "summaries", "tails", "traces", "esds")),
     Stage("collect_updates", collect_updates, ("update_svs", "overlaps", "feature_esds"),

@@ -13,8 +13,7 @@ from snakemake.common import overwrite_function_params
 import htcore.config as hc
 from htcore.cli import command
 from htcore.figures import figure_names, figure_tables
-from htcore.plan import Plan
-from htcore.provenance import code_hash
+from htcore.plan import Plan, code_hash
 from htcore.stages import STAGES
 from htcore import claims as hc_claims
 
@@ -57,6 +56,10 @@ def _signed(func):
 
 def spec_of(rule):
     return _signed(lambda wildcards: PLAN.spec(rule, wildcards.experiment, wildcards.run))
+
+
+def code_of(rule):
+    return _signed(lambda wildcards: PLAN.code(rule, wildcards.experiment, wildcards.run))
 
 
 def mem_of(rule):
@@ -111,6 +114,13 @@ def collect_updates_inputs(wildcards):
 
 
 @_signed
+def surgery_inputs(wildcards):
+    """Every surgery file of the experiment (its evaluations after step 0)."""
+    e = wildcards.experiment
+    return _per_run(rules.surgery.output.out, e, [r.eval_id for r in STUDY.experiments[e].unique("eval")])
+
+
+@_signed
 def collect_spec(wildcards):
     return PLAN.collect_spec(wildcards.experiment)
 
@@ -119,6 +129,8 @@ def experiment_table(experiment, name):
     """Path of an experiment-level table (Experiment.tables)."""
     if name in ("table", "esd"):
         out = {"table": rules.collect.output.table, "esd": rules.collect.output.esd_table}[name]
+    elif name == "surgery":
+        out = rules.collect_surgery.output.surgery_table
     else:
         out = {"update_sv": rules.collect_updates.output.sv_table,
                "overlaps": rules.collect_updates.output.overlaps_table,

@@ -7,7 +7,7 @@ rule data:
         out="results/{experiment}/data/{run}.npz",
     params:
         spec=spec_of("data"),
-        code=code_hash("data"),
+        code=code_of("data"),
     log:
         "results/logs/{experiment}/data/{run}.log",
     threads: 1

@@ -12,7 +12,7 @@ rule evaluate:
         feature_esd="results/{experiment}/eval/{run}/feature_esd.parquet",
     params:
         spec=spec_of("evaluate"),
-        code=code_hash("evaluate"),
+        code=code_of("evaluate"),
     log:
         "results/logs/{experiment}/eval/{run}.log",
     threads: 1

@@ -14,7 +14,7 @@ rule spectrum:
         overlaps="results/{experiment}/spectrum/{run}/overlaps.parquet",
     params:
         spec=spec_of("spectrum"),
-        code=code_hash("spectrum"),
+        code=code_of("spectrum"),
     log:
         "results/logs/{experiment}/spectrum/{run}.log",
     threads: 1
@@ -31,7 +31,7 @@ rule tails:
         table="results/{experiment}/tails/{run}/tails.parquet",
     params:
         spec=spec_of("tails"),
-        code=code_hash("tails"),
+        code=code_of("tails"),
     log:
         "results/logs/{experiment}/tails/{run}.log",
     threads: 1

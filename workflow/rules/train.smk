@@ -11,7 +11,7 @@ rule train:
         trace="results/{experiment}/train/{run}/trace.parquet",
     params:
         spec=spec_of("train"),
-        code=code_hash("train"),
+        code=code_of("train"),
     log:
         "results/logs/{experiment}/train/{run}.log",
     benchmark:
