@@ -347,7 +347,8 @@ def _draw_one_step(name, tables, plot, plt):
         ax.set_xlabel(("log10 " if logx else "") + _label(x))
         ax.set_ylabel(_label(metric) + " at step 1")
         _maybe_log_y(ax, rows[metric], metric)
-    axes[1].legend(loc="best", fontsize=6)
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(loc="best", fontsize=6)
     if not len(rows):
         axes[0].text(0.5, 0.5, "no step-1 snapshot in this experiment", ha="center", transform=axes[0].transAxes)
     return fig

@@ -104,4 +104,6 @@ def test_each_stage_is_a_rule_with_its_declared_inputs_and_outputs(name):
     outputs = re.search(r"output:\n(.*?)\n    \w+:", body, re.S).group(1)
     assert [m for m in re.findall(r"^        (\w+)=", outputs, re.M)] == list(stages.STAGES[name].outputs)
     if name not in ("figure", "claims"):  # those read their tables through params (name=path)
-        assert f'spec=' in body and 'code=code_hash("' + name + '")' in body
+        per_run = name in ("data", "train", "spectrum", "tails", "evaluate", "surgery")
+        code = f'code=code_of("{name}")' if per_run else f'code=code_hash("{name}")'
+        assert "spec=" in body and code in body
