@@ -18,9 +18,9 @@ from htcore.config import ConfigError, full_schema, load_study
 from conftest import ROOT
 
 
-def test_readme_lists_exactly_the_declared_parameters():
-    assert P.markdown_table() in (ROOT / "README.md").read_text(), \
-        "README's parameter table is stale: paste the output of `python -m htcore params`"
+def test_docs_usage_lists_exactly_the_declared_parameters():
+    assert P.markdown_table() in (ROOT / "docs" / "usage.md").read_text(), \
+        "docs/usage.md's parameter table is stale: paste the output of `python -m htcore params`"
 
 
 def test_shipped_defaults_are_the_declared_defaults(paper_config):
