@@ -42,7 +42,7 @@ Measurement: the contenders alternate (ours, theirs, ours, theirs, ... ``--repea
 pairs) so that load from other users of the machine hits both; each is timed by the
 wall clock from start to exit. A sampler (psutil, every 0.2 s) walks each process
 tree and keeps the largest RSS of any single process and the largest sum over the
-tree (forked workers share pages with the fork server, so the sum over-counts ours).
+tree (processes may share pages, so the sum over-counts).
 Reported: wall seconds of each, the ratio theirs / ours (the speed-up), peak memory.
 Target: ours >= 3x faster.
 

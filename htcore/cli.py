@@ -18,7 +18,7 @@ CPU time (user + system) the job's process used. The benchmark scripts
 
 ``python -m htcore check [results]`` opens every artifact under results/ and lists
 the damaged ones (htcore.check); ``python -m htcore params`` prints the study's
-parameters (htcore.params) as the README's table, ``python -m htcore claims-table``
+parameters (htcore.params) as docs/usage.md's table, ``python -m htcore claims-table``
 the claims (htcore.claims) as docs/claims.md's table.
 """
 

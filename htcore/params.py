@@ -2,7 +2,7 @@
 
 One :class:`Param` per parameter says everything the rest of the project needs:
 
-* ``name``, ``doc`` (one line, shown in the schema and the README's column list);
+* ``name``, ``doc`` (one line, shown in the schema and docs/usage.md's parameters table);
 * ``default`` (the paper's value; ``defaults:`` in config.yaml may override it);
 * ``schema``: its JSON-schema fragment (type and bounds, with the reason for each
   bound in ``doc``): the config schema's ``$defs``, ``params``, ``grid`` and the
@@ -186,8 +186,8 @@ def schema_defs() -> dict[str, Any]:
 
 
 def markdown_table() -> str:
-    """The parameters as the README's Markdown table (``python -m htcore params``;
-    tests/test_params.py checks that the README holds exactly this)."""
+    """The parameters as docs/usage.md's Markdown table (``python -m htcore params``;
+    tests/test_params.py checks that docs/usage.md holds exactly this)."""
     def text(v):
         return "null" if v is None else ("true" if v is True else "false" if v is False else str(v))
 
