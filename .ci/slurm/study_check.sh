@@ -1,33 +1,48 @@
 #!/usr/bin/env bash
 # The REAL study, tiny, run twice -- locally (`snakemake -j 2`) and through SLURM
-# with the workflow profile (workflow/profiles/slurm, executor slurm) -- and the
-# two runs' Parquet tables compared exactly. Needs a running cluster:
+# with the workflow profile (workflow/profiles/slurm, executor slurm, one group job
+# per run) -- and the two runs' Parquet tables compared exactly. Needs a running cluster:
 #   bash .ci/slurm/install.sh && bash .ci/slurm/with-cluster.sh bash .ci/slurm/study_check.sh
 #
 # Study: tests/configs/tiny.yaml shrunk to lr_sweep with optimizer [gd, adam] x
 # lr [0.1, 1e20] x seed [0] (lr 1e20 diverges: its NaN rows must match too).
 # Targets: results/lr_sweep/{table,esd}.parquet and the figure `losses`:
-# 1 data + 5 run jobs (the 4 runs and the seed's initial run, which computes the
-# shared step 0) + collect + figure = 8 jobs, 8 sbatch (one SLURM job per run).
+# 23 jobs (1 data; per run train, spectrum, tails, evaluate for the 4 runs and the
+# seed's initial run, which computes the shared step 0; collect; figure). The
+# profile groups a run's 4 steps into one group job (`groups:` run), so
+#   sbatch = data files + runs (initial runs included) + collect + figures
+#          = 1 + (4 + 1) + 1 + 1 = 8.
 #
 # Checks:
 #   local    the local run succeeds
+#   dry run  the dry run with the profile plans 5 group jobs `run`, each exactly
+#            {train, spectrum, tails, evaluate} of one run, plus 3 single jobs; its
+#            sbatch prediction (group jobs + single jobs but `all`) = the formula;
+#            on the shipped config.yaml (every experiment) no per-run job is left
+#            out of a group; with `gpu: 1` uncommented (a copy of the profile) each
+#            group job holds train's GPU, and with the command-line override
+#            `--groups spectrum=cpu tails=cpu evaluate=cpu surgery=cpu` train goes
+#            alone with its GPU and runtime (1 + 5 + 5 + 5 + 1 + 1 = 18 sbatch)
 #   slurm    the SLURM run succeeds; its sbatch count (the executor's "submitted"
-#            lines) equals what a dry run with the profile predicts (its jobs but
-#            `all`) and 1 + runs + 1 + figures, and sacct lists them all under the
-#            run's name; each run job asked for 1 CPU and the profile's runtime
-#            (-t 165), and run jobs overlapped
+#            lines) equals the dry run's prediction and the formula; sacct lists
+#            them all COMPLETED under the run's name; every sbatch call asks for
+#            --cpus-per-task=1 and the profile's runtime: a group job -t = the sum of
+#            train + spectrum + tails + evaluate runtimes in the profile (165), data,
+#            collect, figure their own; --mem = the largest mem_mb of the job's steps
+#            (dry run); group jobs ran side by side
 #   compare  table.parquet and esd.parquet of both runs equal
 #            (pandas.testing.assert_frame_equal, check_exact=True)
-#   fail     (skip with STUDY_FAIL=0) `device: cuda` with no GPU visible: the run's
-#            train step fails inside its run job -> exit 1, 2 sbatch, the error
-#            names the rule, its log (holding the RuntimeError) and the SLURM log;
-#            no train output left, collect never submitted
+#   fail     (skip with STUDY_FAIL=0) `device: cuda` with no GPU visible: not refused
+#            at plan time (a profile may send jobs to GPU nodes), the run's train step
+#            fails inside its group job -> exit 1, 2 sbatch (data, the group job),
+#            the error names the group and train's log, which holds the RuntimeError;
+#            the group's SLURM log exists; spectrum/tails/evaluate never started; no
+#            train output left; collect never submitted
 # Prints the sbatch counts and both wall times.
 #
 # Env: PYTHON, SNAKEMAKE (default the repo's .venv/bin/python, .venv/bin/snakemake),
 #      STUDY_WORKDIR (default /tmp/htstudy-slurm-study; wiped on start),
-#      STUDY_TIMEOUT seconds per snakemake call (default 300; the SLURM run took 136 s here),
+#      STUDY_TIMEOUT seconds per snakemake call (default 300),
 #      STUDY_FAIL=0 skips the failure scenario.
 set -euo pipefail
 
@@ -70,8 +85,9 @@ fi
 # --- configs ---------------------------------------------------------------------
 rm -rf "$work"
 mkdir -p "$work"/{local,slurm,fail}
-"$py" - "$repo/tests/configs/tiny.yaml" "$work" <<'PY'
-import copy, sys
+# prints the number of runs (grid points x seeds) and of seeds (one initial run each)
+read -r runs seeds < <("$py" - "$repo/tests/configs/tiny.yaml" "$work" <<'PY'
+import copy, math, sys
 import yaml
 
 src, work = sys.argv[1], sys.argv[2]
@@ -91,7 +107,10 @@ fail["experiments"]["lr_sweep"]["grid"] = {"optimizer": ["gd"], "lr": [0.1]}
 fail["experiments"]["lr_sweep"]["set"] = {"probe_steps": [3]}  # no step 0: no initial run, one group job
 with open(f"{work}/fail/config.yaml", "w") as f:
     yaml.safe_dump(fail, f, sort_keys=False)
+print(math.prod(len(v) for v in exp["grid"].values()) * len(exp["seeds"]), len(exp["seeds"]))
 PY
+)
+[[ -n ${seeds:-} ]] || { say "could not write the configs"; exit 2; }
 
 run_smk() { # name, log, snakemake args... -> sets rc, elapsed
     local name=$1 log=$2
@@ -122,20 +141,75 @@ if ((rc != 0)); then
 fi
 
 # --- SLURM -----------------------------------------------------------------------------
-# What the profile should submit, from a dry run with it: one sbatch per job (`all`
-# runs locally).
-(cd "$repo" && timeout "$limit" "$smk" -s "$repo/Snakefile" -d "$work/slurm" -n \
-    --workflow-profile "$profile" "${targets[@]}") >"$work/slurm-dry.log" 2>&1 ||
-    { bad "dry run with the profile failed"; tail -n 40 "$work/slurm-dry.log"; }
-predicted=$("$py" - "$work/slurm-dry.log" <<'PY'
-import re, sys
-log = open(sys.argv[1]).read()
-stats = dict(re.findall(r"^(\w+)\s+(\d+)$", log.split("Job stats:")[1], flags=re.M))
-print(sum(int(n) for rule, n in stats.items() if rule not in {"all", "total"}))
-PY
-) || predicted=-1
-n_run=$(sed -n 's/^run  *\([0-9]*\)$/\1/p' "$work/slurm-dry.log" | head -n 1)
-n_fig=$(sed -n 's/^figure  *\([0-9]*\)$/\1/p' "$work/slurm-dry.log" | head -n 1)
+# OK/FAIL lines of .ci/slurm/jobs.py -> ok/bad
+verdicts() {
+    local line
+    while IFS= read -r line; do
+        case $line in
+            OK\ *) ok "${line#OK }" ;;
+            FAIL\ *) bad "${line#FAIL }" ;;
+            *) [[ -z $line ]] || say "  $line" ;;
+        esac
+    done
+}
+dry_run() { # dir, log, snakemake args...: a dry run with the profile
+    local dir=$1 log=$2
+    shift 2
+    (cd "$repo" && timeout "$limit" "$smk" -s "$repo/Snakefile" -d "$dir" -n --workflow-profile "$profile" "$@") \
+        >"$log" 2>&1 || { bad "dry run with the profile in $dir failed"; tail -n 40 "$log"; return 1; }
+}
+plan_of() { "$py" "$here/jobs.py" plan "$1" 2>&1 || echo "predicted=-1"; }
+value_of() { sed -n "s/.* $2=\\([^ ]*\\).*/\\1/p" <<<" $1"; }
+
+# What the profile should submit, from a dry run with it: one sbatch per group job
+# (a run's steps) and per other job (`all` runs locally).
+predicted=-1
+if dry_run "$work/slurm" "$work/slurm-dry.log" "${targets[@]}"; then
+    plan=$(plan_of "$work/slurm-dry.log")
+    say "  dry run: $plan"
+    predicted=$(value_of "$plan" predicted)
+    n_group=$(value_of "$plan" groups)
+    n_data=$(value_of "$plan" n_data)
+    n_train=$(value_of "$plan" n_train)
+    n_collect=$(value_of "$plan" n_collect)
+    n_fig=$(value_of "$plan" n_figure)
+    "$py" "$here/jobs.py" grouping "$work/slurm-dry.log" | verdicts
+    check "the dry run plans $runs runs + $seeds initial run(s) = $((runs + seeds)) trainings (got $n_train)" \
+        test "$n_train" -eq $((runs + seeds))
+    check "each group job is one run's {train, spectrum, tails, evaluate} ($(value_of "$plan" group_members))" \
+        test "$(value_of "$plan" group_members)" = "evaluate,spectrum,tails,trainx$n_train" \
+        -a "$(value_of "$plan" one_run_per_group)" = 1
+    check "predicted sbatch $predicted = $n_data data + $n_group group jobs + $n_collect collect + $n_fig figure = 1 + ($runs + $seeds) + 1 + 1" \
+        test "$predicted" -eq $((n_data + n_group + n_collect + n_fig)) -a "$predicted" -eq $((1 + runs + seeds + 1 + 1))
+fi
+# The shipped config.yaml (every experiment): no per-run rule left out of the group
+# (a rule added later would otherwise get one sbatch per job). Plan only.
+mkdir -p "$work/plan"
+cp "$repo/config.yaml" "$work/plan/config.yaml"
+if dry_run "$work/plan" "$work/plan-dry.log"; then
+    say "  config.yaml: $(plan_of "$work/plan-dry.log" | cut -d' ' -f1-2,6-8)"
+    "$py" "$here/jobs.py" grouping "$work/plan-dry.log" | sed 's/^\(OK\|FAIL\) /\1 config.yaml: /' | verdicts
+fi
+
+# GPUs (plan only; this cluster has none): the profile with its `gpu: 1` line under
+# train uncommented. As shipped, each run's group job holds the GPU; with the groups
+# overridden on the command line as the profile says, train goes alone with its GPU
+# and runtime and the CPU steps form GPU-less group jobs: 1 + 5 + (5 + 5) + 1 + 1 = 18.
+mkdir -p "$work/gpu-profile"
+sed 's/^    # gpu: 1$/    gpu: 1/' "$profile/config.yaml" >"$work/gpu-profile/config.yaml"
+if ! grep -q '^    gpu: 1$' "$work/gpu-profile/config.yaml"; then
+    bad "the profile has no '    # gpu: 1' line under train to uncomment"
+else
+    profile=$work/gpu-profile dry_run "$work/slurm" "$work/gpu-grouped-dry.log" "${targets[@]}" &&
+        "$py" "$here/jobs.py" gpu "$work/gpu-grouped-dry.log" grouped "$work/gpu-profile" | verdicts
+    if profile=$work/gpu-profile dry_run "$work/slurm" "$work/gpu-split-dry.log" "${targets[@]}" \
+        --groups spectrum=cpu tails=cpu evaluate=cpu surgery=cpu; then
+        "$py" "$here/jobs.py" gpu "$work/gpu-split-dry.log" split "$work/gpu-profile" | verdicts
+        split=$(value_of "$(plan_of "$work/gpu-split-dry.log")" predicted)
+        check "split: sbatch $split = 1 data + $((runs + seeds)) train + $((runs + seeds)) spectrum+tails + $((runs + seeds)) evaluate + 1 collect + 1 figure" \
+            test "$split" -eq $((1 + 3 * (runs + seeds) + 2))
+    fi
+fi
 
 run_smk slurm "$work/slurm.log" --workflow-profile "$profile" --verbose \
     --slurm-init-seconds-before-status-checks 2 "${status_cmd[@]}" "${targets[@]}"
@@ -149,25 +223,25 @@ if ((rc != 0)); then
     tail -n 60 "$work/slurm.log"
 else
     check "sbatch count $n_sbatch = the dry run's prediction ($predicted)" test "$n_sbatch" -eq "$predicted"
-    check "sbatch count $n_sbatch = 1 data + $n_run runs (initial runs included) + 1 collect + $n_fig figure" \
-        test "$n_sbatch" -eq $((1 + n_run + 1 + n_fig))
+    check "sbatch count $n_sbatch = 1 data + ($runs runs + $seeds initial) group jobs + 1 collect + 1 figure" \
+        test "$n_sbatch" -eq $((1 + runs + seeds + 1 + 1))
+    # each sbatch call: -t from the profile (a group job: the sum of its steps'),
+    # --mem the largest mem_mb of its steps, 1 CPU
+    "$py" "$here/jobs.py" calls "$work/slurm-dry.log" "$work/slurm.log" "$profile" | verdicts
+    groups_sub=$(sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\) (log: [^ ]*slurm_logs\/group_run_.*/\1/p' "$work/slurm.log")
+    check "$(wc -w <<<"$groups_sub") group jobs submitted ($n_group planned), logs under slurm_logs/group_run_*" \
+        test "$(wc -w <<<"$groups_sub")" -eq "${n_group:--1}"
     if ((have_sacct)) && [[ -n $run_id ]]; then
         jobs=$(timeout 10 sacct -n -X -P --name "$run_id" -o JobID,State) || jobs=
         check "sacct lists $n_sbatch COMPLETED jobs named $run_id" \
             test "$(grep -c '|COMPLETED' <<<"$jobs")" -eq "$n_sbatch"
-        runs=$(sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\) (log: [^ ]*rule_run.*/\1/p' "$work/slurm.log")
-        check "$(wc -w <<<"$runs") run jobs submitted ($n_run planned)" test "$(wc -w <<<"$runs")" -eq "$n_run"
         # `_cores: local` caps each job at 1 CPU without serialising the jobs
-        spans=$(timeout 10 sacct -n -X -P -j "$(tr -s ' \n' ',' <<<"$runs" | sed 's/,$//')" -o Start,End) || spans=
-        check "run jobs ran side by side" "$py" -c '
+        spans=$(timeout 10 sacct -n -X -P -j "$(tr -s ' \n' ',' <<<"$groups_sub" | sed 's/^,//; s/,$//')" -o Start,End) || spans=
+        check "group jobs ran side by side" "$py" -c '
 import itertools, sys
 spans = [l.split("|") for l in sys.argv[1].split()]
 sys.exit(not any(a[0] < b[1] and b[0] < a[1] for a, b in itertools.combinations(spans, 2)))' "$spans"
     fi
-    # a run job asks for 1 CPU and the profile's runtime (run: 165 min)
-    calls=$(grep "^sbatch call: .*--comment .rule_run_wildcards_" "$work/slurm.log" || true)
-    check "every run job asked for -t 165 --cpus-per-task=1" test -n "$calls" -a \
-        "$(grep -c -- ' -t 165 .*--cpus-per-task=1 ' <<<"$calls")" -eq "$(grep -c . <<<"$calls")"
 fi
 
 # --- compare -------------------------------------------------------------------------
@@ -199,21 +273,31 @@ fi
 # --- failure -------------------------------------------------------------------------
 if [[ ${STUDY_FAIL:-1} != 0 ]]; then
     # CUDA_VISIBLE_DEVICES= hides any GPU (the jobs inherit the environment), so
-    # `device: cuda` fails the same way on a machine that has one.
+    # `device: cuda` fails the same way on a machine that has one. A local run
+    # refuses it at plan time (htcore.config.check_device); with a profile the jobs
+    # may run on GPU nodes, so it is planned, and train fails inside its group job.
     CUDA_VISIBLE_DEVICES= run_smk fail "$work/fail.log" --workflow-profile "$profile" --retries 0 \
         --slurm-init-seconds-before-status-checks 2 "${status_cmd[@]}" results/lr_sweep/table.parquet
     fail_s=$elapsed
     n_fail=$(submitted_in "$work/fail.log")
     say "  fail: exit $rc after ${fail_s}s, $n_fail sbatch submissions (log $work/fail.log)"
     if ((rc != 124 && rc != 137)); then
-        tlog=$(find "$work/fail/results/logs/lr_sweep/run" -name "*.log" 2>/dev/null | head -n 1)
-        slog=$(sed -n 's|.*[ ,]\(/[^ ]*slurm_logs/rule_run[^ ]*\.log\) (check log.*|\1|p' "$work/fail.log" | head -n 1)
+        flogs=$work/fail/results/logs/lr_sweep
+        tlog=$(find "$flogs/train" -name "*.log" 2>/dev/null | head -n 1)
+        slog=$(grep -o '/[^ ,]*slurm_logs/group_run_[^ ]*\.log' "$work/fail.log" | head -n 1)
         check "exit status 1 (got $rc)" test "$rc" -eq 1
-        check "2 sbatch (data, the run job; collect never submitted)" test "$n_fail" -eq 2
-        check "the error names the rule" grep -q "Error in rule run" "$work/fail.log"
-        check "the error names the run's log" grep -q "log: results/logs/lr_sweep/run/.*(check log file" "$work/fail.log"
-        check "the run's log ($tlog) holds the RuntimeError" grep -q "device: cuda was requested" "${tlog:-/dev/null}"
-        check "the SLURM log ($slog) exists" test -s "${slog:-/dev/null}"
+        check "2 sbatch (data, the run's group job; collect never submitted)" test "$n_fail" -eq 2
+        check "the error names the group job" grep -q "Error in group run" "$work/fail.log"
+        check "the error names train's log" grep -q "results/logs/lr_sweep/train/.*\.log" "$work/fail.log"
+        check "train's log ($tlog) holds the RuntimeError" grep -q "device: cuda was requested" "${tlog:-/dev/null}"
+        check "the group job's SLURM log ($slog) exists" test -s "${slog:-/dev/null}"
+        # The submitting Snakemake reports every step of the failed group job as an
+        # "Error in rule ..." (and leaves their log files empty); the group job itself
+        # ran train only and stopped at its failure.
+        check "the group job ran train only (its SLURM log starts no other step)" \
+            test "$(grep -o '^localrule [a-z_]*' "${slog:-/dev/null}" | sort -u | tr '\n' ' ')" = "localrule train "
+        check "spectrum, tails, evaluate never started (their logs empty or absent)" \
+            test -z "$(find "$flogs/spectrum" "$flogs/tails" "$flogs/eval" -type f -size +0 2>/dev/null)"
         check "no train output left" test -z "$(find "$work/fail/results/lr_sweep" -path '*/train/*' -type f 2>/dev/null)"
         check "collect not run" test ! -e "$work/fail/results/lr_sweep/table.parquet"
     fi
