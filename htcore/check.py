@@ -1,28 +1,47 @@
-"""Check a study's artifacts on disk: ``python -m htcore check [results/]``.
+"""Check a study's artifacts: ``python -m htcore check [results/]``.
 
 Snakemake trusts any output file that exists and is newer than its inputs, so a file
 damaged after it was written (a full disk, a copy cut short, a stray edit) is used
-as it is, or fails a later job far from its cause. This check opens every artifact
-under ``results/`` (every ``.npz`` and ``.parquet``, the figures' ``.png``/``.pdf``;
-logs and benchmarks are skipped) and verifies what it can from the files themselves:
+as it is, or fails a later job far from its cause; and it does not rebuild an
+intermediate file that was deleted while the files made from it exist and are newer.
+This check finds both.
 
-* it loads, and holds the arrays / columns its stage writes (htcore.stages);
-* shapes agree: a run's W snapshots are (k, h, d) with k = len(probe_steps), its
-  ``a`` (k, h), W matches the seed's W0 (its data file, named in the trace's spec);
+What the study should hold comes from Snakemake itself: ``snakemake
+--detailed-summary`` in the study's directory (the one holding ``results/`` and its
+``config.yaml``; the workflow's Snakefile there, or else the one beside this
+package) lists every output file of every job ``snakemake all`` needs, with the
+rule that writes it, whether it exists, whether ``all`` would re-run its job now,
+and the inputs the job read when it wrote the file (Snakemake's records). The output
+names of a job follow its rule's declared outputs (:data:`htcore.stages.STAGES`,
+whose ``outputs`` are the rule's named outputs, in order). No path is spelled here.
+
+Each file is then checked from itself and, where Snakemake recorded them, from the
+files its job read (an input that is damaged itself, or newer, is skipped: it is
+reported under its own name, or the file is rebuilt by ``snakemake all`` anyway):
+
+* it loads, and holds the arrays / columns its writer puts there (:data:`COLUMNS`,
+  :data:`DATA_ARRAYS`, :data:`WEIGHT_ARRAYS`); a data file holds the teacher as
+  ``beta`` (k = 1) or ``B`` (d, k > 1), htcore.data;
+* shapes agree: a data file's arrays with each other, a run's W snapshots are
+  (k, h, d) with k = len(probe_steps), its ``a`` (k, h), W matches its data's W0;
 * row counts agree: per-run tables have one row per probe step of the run's
-  weights (the ESD: min(h, d) per step), experiment tables as many rows per run as
-  that run's per-run table (when the latter is not newer: then Snakemake rebuilds
-  the experiment table anyway);
+  weights (the ESD: min(h, d) per step), less the steps left to the seed's initial
+  run; experiment tables as many rows per run as that run's own table;
 * values are finite where they must be: data everywhere; weights, losses and
   eigenvalues before the run's ``first_bad_step`` (a diverged run holds NaN from
-  there on, which is a result, not damage).
+  there on, which is a result, not damage); labels and verdicts are ones their
+  writer can give.
 
-It lists the damaged files with the reason and prints the commands that rebuild them
-(delete them, run ``snakemake -j 8 all``: Snakemake recomputes what is missing and
-everything downstream). A file of a run's step (``train/``, ``spectrum/``, ``eval/``)
-is not a Snakemake output but a file its run job keeps (htcore.memo): the commands
-delete that run's manifest (``runs/<train_id>.json``) too, so that the job runs
-again. Exit status 1 if any file is damaged, 0 otherwise.
+It lists each damaged or missing file with the reason, and prints the commands that
+restore the study, to run in its directory: ``rm -f`` the damaged files (only
+those), ``snakemake -j 8 <files>`` naming every damaged file and every missing one
+(a file named as a target is rebuilt even when the files made from it exist; files
+never built that ``snakemake all`` builds anyway, as in a study not run yet, are
+left to it), then ``snakemake -j 8 all``, which re-runs what depends on a rebuilt
+file unless the file came back identical (Snakemake compares the checksums of
+inputs under 1 MB with its records; larger ones by time: newer, so re-run). Exit
+status 1 if any file is damaged or missing, 0 otherwise, 2 if the study cannot be
+read.
 """
 
 from __future__ import annotations
@@ -30,26 +49,65 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 import sys
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from htcore.io import REBUILD, ArtifactError, load_npz, read_table
+from htcore import baselines, claims, evaluate, shape, spectra, stages, theory
+from htcore.io import ArtifactError, load_npz, read_table
+
+#: how many jobs the printed ``snakemake`` commands run at once
+JOBS = 8
 
 KEYS = ("experiment", "train_id", "seed", "step")
-DATA_ARRAYS = ("beta", "X", "y", "X_probe", "y_probe", "W0", "a0")
+
+#: Arrays of a data file (htcore.stages.data, htcore.data.generate), besides the
+#: teacher: ``beta`` (d,) for k = 1 or ``B`` (d, k) for k > 1.
+DATA_ARRAYS = ("X", "y", "X_probe", "y_probe", "W0", "a0")
+TEACHER_ARRAYS = ("beta", "B")
+#: Arrays of a run's weights (htcore.stages.train).
 WEIGHT_ARRAYS = ("probe_steps", "W", "a", "diverged", "first_bad_step")
-COLUMNS = {
-    "trace": KEYS + ("student_loss", "lr", "diverged", "first_bad_step", "device"),
-    "eval": KEYS + ("eval_id", "diverged", "first_bad_step", "train_loss", "test_loss", "kta", "sim"),
-    "esd": KEYS + ("index", "eigenvalue"),
-    "spectrum": KEYS + ("lambda_max", "frob_norm2", "stable_rank", "shape_label"),
-    "sv": KEYS + ("next_step", "index", "singular_value"),
-    "overlaps": KEYS + ("next_step", "which", "i", "j", "overlap"),
-    "feature_esd": KEYS + ("eval_id", "index", "eigenvalue"),
-    "table": KEYS + ("eval_id", "diverged", "first_bad_step", "train_loss", "test_loss", "lambda_max"),
+
+_ESD = ("index", "eigenvalue")
+_SURGERY = ("eval_id", "variant", "test_loss", "zero_loss", "reg_lambda_used", "n_detached", "n_edge",
+            "has_tail", "tail_mass")
+
+#: The columns each table must have, by (rule, output name). Where the writer declares
+#: them (a module-level tuple beside the code that writes them) they are taken from
+#: there; the others are spelled here until their writer declares them (see the
+#: comment on each).
+COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {
+    # htcore.stages.train (no declaration yet)
+    ("train", "trace"): KEYS + ("student_loss", "lr", "diverged", "first_bad_step", "device"),
+    # htcore.stages._write_esd (no declaration yet)
+    ("spectrum", "esd"): KEYS + _ESD,
+    # htcore.spectra.SUMMARY_COLUMNS, plus update_norm (htcore.stages.spectrum)
+    ("spectrum", "summary"): KEYS + spectra.SUMMARY_COLUMNS + ("update_norm",),
+    # htcore.stages.SV_COLUMNS / OVERLAP_COLUMNS
+    ("spectrum", "update_sv"): KEYS + tuple(c for c in stages.SV_COLUMNS if c not in KEYS),
+    ("spectrum", "overlaps"): KEYS + tuple(c for c in stages.OVERLAP_COLUMNS if c not in KEYS),
+    # htcore.shape.tail_summary (no declaration yet: the columns the tables and claims use)
+    ("tails", "table"): KEYS + ("n_eigs", "hill_alpha", "ks_alpha", "mp_lambda_plus", "n_spikes", "shape_label"),
+    # htcore.evaluate.METRICS, htcore.baselines.COLUMNS; keys from htcore.stages.evaluate
+    ("evaluate", "out"): KEYS + ("eval_id", "diverged", "first_bad_step") + evaluate.METRICS + baselines.COLUMNS,
+    ("evaluate", "feature_esd"): KEYS + ("eval_id",) + _ESD,
+    # htcore.stages.surgery (no declaration yet)
+    ("surgery", "out"): KEYS + _SURGERY,
+    # htcore.collect.table (no declaration yet) with the declared metric, summary and theory columns
+    ("collect", "table"): KEYS + ("eval_id", "diverged", "first_bad_step") + evaluate.METRICS + baselines.COLUMNS
+    + spectra.SUMMARY_COLUMNS + ("shape_label", "student_loss", "device", "train_state") + theory.COLUMNS,
+    ("collect", "esd_table"): KEYS + _ESD,
+    ("collect_updates", "sv_table"): KEYS + tuple(c for c in stages.SV_COLUMNS if c not in KEYS),
+    ("collect_updates", "overlaps_table"): KEYS + tuple(c for c in stages.OVERLAP_COLUMNS if c not in KEYS),
+    ("collect_updates", "feature_table"): KEYS + ("eval_id",) + _ESD,
+    ("collect_surgery", "surgery_table"): KEYS + _SURGERY,
+    # htcore.claims.COLUMNS
+    ("claims", "out"): claims.COLUMNS,
 }
 
 
@@ -62,96 +120,208 @@ def _require(ok: bool, why: str) -> None:
         raise Damaged(why)
 
 
-class _Checker:
-    """Opens the artifacts of one results/ directory, caching what it has read."""
+class StudyError(RuntimeError):
+    """The study's expected files cannot be learned (Snakemake failed, no Snakefile)."""
 
-    def __init__(self, results: Path):
-        self.results = results
-        self._npz: dict[Path, dict] = {}
-        self._tables: dict[Path, dict] = {}
+
+# ------------------------------------------------------------ what the study holds
+
+@dataclass(frozen=True)
+class Artifact:
+    """One output file of the study, as ``snakemake --detailed-summary`` lists it."""
+
+    path: str  # as Snakemake names it: relative to the study's directory
+    rule: str
+    output: str | None  # the rule's output name (htcore.stages.Stage.outputs); None: unknown
+    status: str  # Snakemake's: ok, missing, updated input files, params changed, ...
+    pending: bool  # ``snakemake all`` re-runs its job as things stand
+    inputs: tuple[str, ...] | None = field(default=None)  # what its job read (recorded), None: unknown
+    recorded: bool = True  # Snakemake holds a record of the job that wrote it (it was built once)
+
+
+def snakefile_of(study: Path) -> tuple[Path, bool]:
+    """The study's Snakefile and whether Snakemake finds it by itself there (where
+    Snakemake looks by default), else the workflow's own beside this package."""
+    for name in ("Snakefile", "snakefile", "workflow/Snakefile", "workflow/snakefile"):
+        if (study / name).is_file():
+            return study / name, True
+    own = Path(__file__).resolve().parents[1] / "Snakefile"
+    if own.is_file():
+        return own, False
+    raise StudyError(f"no Snakefile in {study}, nor beside htcore ({own})")
+
+
+def summary(study: Path, snakefile: Path) -> str:
+    """``snakemake --detailed-summary`` of the study (its stdout)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(study), "--detailed-summary",
+           "--nolock"]
+    proc = subprocess.run(cmd, cwd=study, capture_output=True, text=True)
+    if proc.returncode != 0 or "output_file\t" not in proc.stdout:
+        tail = "\n".join((proc.stderr.strip() or proc.stdout.strip()).splitlines()[-8:])
+        raise StudyError(f"'snakemake --detailed-summary' failed in {study}:\n{tail}")
+    return proc.stdout
+
+
+def parse_summary(text: str) -> list[Artifact]:
+    """The artifacts of a ``--detailed-summary``: output_file, date, rule, log,
+    input-file(s), shellcmd, status, plan, tab-separated; a job's outputs come one
+    after the other in its rule's declared order (htcore.stages.STAGES names them)."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("output_file\t")), None)
+    if start is None:
+        raise StudyError("not a Snakemake summary (no header line)")
+    rows = []
+    for line in lines[start + 1:]:
+        f = line.split("\t")
+        if len(f) < 8:
+            continue
+        inputs = None if f[4] == "-" else tuple(p for p in f[4].split(",") if p)
+        rows.append(dict(path=f[0], rule=f[2], log=f[3], inputs=inputs, status=f[-2],
+                         pending=f[-1] == "update pending", recorded=f[3] != "-" or f[4] != "-"))
+    out, i = [], 0
+    while i < len(rows):
+        rule = rows[i]["rule"]
+        names = stages.STAGES[rule].outputs if rule in stages.STAGES else ("",)
+        block = rows[i:i + len(names)]
+        aligned = len(block) == len(names) and all(r["rule"] == rule for r in block)
+        if not aligned:
+            block, names = block[:1], ("",)
+        logs = {r["log"] for r in block} - {"-"}
+        fits = rule in stages.STAGES and aligned and len(logs) <= 1 and all(
+            _suffix_fits(rule, n, r["path"]) for n, r in zip(names, block))
+        for name, r in zip(names, block):
+            out.append(Artifact(r["path"], rule, name if fits else None, r["status"], r["pending"], r["inputs"],
+                                r["recorded"]))
+        i += len(block)
+    return out
+
+
+# ------------------------------------------------------------------- checking
+
+class _Recent(OrderedDict):
+    """The last ``size`` files read (a study's weights add up to far more than memory)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or_read(self, key: str, read: Callable[[], dict]) -> dict:
+        if key in self:
+            self.move_to_end(key)
+        else:
+            self[key] = read()
+            if len(self) > self.size:
+                self.popitem(last=False)
+        return self[key]
+
+
+class _Checker:
+    """Checks the artifacts of one study, keeping its verdicts and the files it read last."""
+
+    def __init__(self, study: Path, artifacts: list[Artifact]):
+        self.study = study
+        self.by_path = {a.path: a for a in artifacts}
+        self._npz = _Recent(8)
+        self._tables = _Recent(256)
+        self._verdicts: dict[str, str | None] = {}
+
+    def file(self, a: Artifact | str) -> Path:
+        return self.study / (a.path if isinstance(a, Artifact) else a)
 
     # ------------------------------------------------------------------ reading
-    def npz(self, path: Path, names=()) -> dict:
-        if path not in self._npz:
-            self._npz[path] = load_npz(path)
-        z = self._npz[path]
+    def npz(self, a: Artifact, names=()) -> dict:
+        z = self._npz.get_or_read(a.path, lambda: load_npz(self.file(a)))
         missing = [n for n in names if n not in z]
         _require(not missing, f"no array {', '.join(missing)}")
         return z
 
-    def table(self, path: Path, kind: str | None = None) -> dict:
-        if path not in self._tables:
-            self._tables[path] = read_table(path)
-        t = self._tables[path]
-        missing = [c for c in COLUMNS.get(kind, ()) if c not in t]
+    def table(self, a: Artifact, columns: tuple[str, ...] = ()) -> dict:
+        t = self._tables.get_or_read(a.path, lambda: read_table(self.file(a)))
+        missing = [c for c in dict.fromkeys(columns) if c not in t]
         _require(not missing, f"no column {', '.join(missing)}")
-        lengths = {len(v) for v in t.values()}
-        _require(len(lengths) <= 1, "columns of different lengths")
+        _require(len({len(v) for v in t.values()}) <= 1, "columns of different lengths")
         return t
 
-    def sound(self, path: Path, check: Callable) -> bool:
-        """Whether ``path`` passes ``check`` (used for upstream files: a damaged one is
-        reported under its own name, not under each file that depends on it)."""
-        try:
-            check(path)
-            return True
-        except (Damaged, ArtifactError, OSError):
-            return False
+    def verdict(self, a: Artifact) -> str | None:
+        """Why ``a`` is damaged, or None (cached)."""
+        if a.path not in self._verdicts:
+            self._verdicts[a.path] = None
+            try:
+                self.check(a)
+            except ArtifactError as e:
+                self._verdicts[a.path] = e.reason
+            except Damaged as e:
+                self._verdicts[a.path] = str(e)
+            except OSError as e:
+                self._verdicts[a.path] = f"{type(e).__name__}: {e.strerror or e}"
+            except Exception as e:  # noqa: BLE001 - anything a malformed file can raise
+                self._verdicts[a.path] = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+        return self._verdicts[a.path]
 
-    def weights_of(self, exp: Path, train_id: str, newer_than: Path) -> dict | None:
-        """The sound weights of a run, or None (missing, damaged, or newer than the
-        file being checked, which is then stale and rebuilt by Snakemake anyway)."""
-        w = exp / "train" / train_id / "weights.npz"
-        if not w.exists() or _newer(w, newer_than) or not self.sound(w, self.check_weights):
-            return None
-        return self.npz(w)
+    def upstream(self, a: Artifact, rule: str, output: str) -> list[Artifact]:
+        """The inputs of ``a``'s job written by ``rule``'s ``output`` that are sound
+        and not newer than ``a`` (a newer one: Snakemake rebuilds ``a`` anyway)."""
+        found = []
+        for p in a.inputs or ():
+            u = self.by_path.get(p)
+            if u is None or (u.rule, u.output) != (rule, output) or not self.file(u).exists():
+                continue
+            if _newer(self.file(u), self.file(a)) or self.verdict(u) is not None:
+                continue
+            found.append(u)
+        return found
+
+    def check(self, a: Artifact) -> None:
+        path = self.file(a)
+        check = CHECKS.get((a.rule, a.output))
+        if check is None:  # an output this module does not know: it must open
+            check = {".npz": lambda c, x: c.npz(x), ".parquet": lambda c, x: c.table(x),
+                     ".png": _Checker.check_png, ".pdf": _Checker.check_pdf}.get(path.suffix, _readable)
+        check(self, a)
 
     # ------------------------------------------------------------ per kind
-    def check_data(self, path: Path) -> None:
-        z = self.npz(path, DATA_ARRAYS)
-        (d,) = z["beta"].shape
-        h = z["W0"].shape[0]
-        n = len(z["y"])
-        expected = {"X": (n, d), "y": (n,), "X_probe": (n, d), "y_probe": (n,), "W0": (h, d), "a0": (h,)}
-        for k, shape in expected.items():
-            _require(z[k].shape == shape, f"{k} has shape {z[k].shape}, expected {shape}")
-        bad = [k for k in DATA_ARRAYS if not np.all(np.isfinite(z[k]))]
+    def check_data(self, a: Artifact) -> None:
+        z = self.npz(a, DATA_ARRAYS)
+        teacher = [k for k in TEACHER_ARRAYS if k in z]
+        _require(len(teacher) == 1, "no array beta or B (the teacher)" if not teacher else "both beta and B")
+        X, W0 = z["X"], z["W0"]
+        _require(X.ndim == 2 and W0.ndim == 2, f"X has shape {X.shape}, W0 {W0.shape}: expected matrices")
+        (n, d), h = X.shape, W0.shape[0]
+        if teacher == ["beta"]:
+            _require(z["beta"].shape == (d,), f"beta has shape {z['beta'].shape}, expected ({d},)")
+            B = z["beta"][:, None].astype(np.float64)
+        else:
+            B = z["B"].astype(np.float64)
+            _require(B.ndim == 2 and B.shape[0] == d and 1 < B.shape[1] <= d,
+                     f"B has shape {B.shape}, expected ({d}, k) with 1 < k <= {d}")
+        expected = {"y": (n,), "X_probe": (n, d), "y_probe": (n,), "W0": (h, d), "a0": (h,)}
+        for k, want in expected.items():
+            _require(z[k].shape == want, f"{k} has shape {z[k].shape}, expected {want}")
+        bad = [k for k in (*teacher, *DATA_ARRAYS) if not np.all(np.isfinite(z[k]))]
         _require(not bad, f"non-finite values in {', '.join(bad)}")
+        _require(np.allclose(B.T @ B, np.eye(B.shape[1]), atol=1e-6),
+                 f"the teacher's direction{'s are not orthonormal' if B.shape[1] > 1 else ' is not a unit vector'}")
 
-    def check_weights(self, path: Path) -> None:
-        z = self.npz(path, WEIGHT_ARRAYS)
-        steps, W, a = z["probe_steps"], z["W"], z["a"]
+    def check_weights(self, a: Artifact) -> None:
+        z = self.npz(a, WEIGHT_ARRAYS)
+        steps, W, A = z["probe_steps"], z["W"], z["a"]
         _require(steps.ndim == 1 and np.issubdtype(steps.dtype, np.integer), "probe_steps is not a list of steps")
         _require(bool(np.all(np.diff(steps) > 0)) and (len(steps) == 0 or steps[0] >= 0),
                  "probe_steps not increasing")
         k = len(steps)
         _require(W.ndim == 3 and W.shape[0] == k, f"W has shape {W.shape}, expected ({k}, h, d) for {k} probe steps")
-        _require(a.shape == W.shape[:2], f"a has shape {a.shape}, expected {W.shape[:2]}")
+        _require(A.shape == W.shape[:2], f"a has shape {A.shape}, expected {W.shape[:2]}")
         first_bad = int(z["first_bad_step"])
         _require(bool(z["diverged"]) == (first_bad >= 0), "diverged disagrees with first_bad_step")
         good = steps < first_bad if first_bad >= 0 else np.ones(k, bool)
-        _require(bool(np.all(np.isfinite(W[good])) and np.all(np.isfinite(a[good]))),
+        _require(bool(np.all(np.isfinite(W[good])) and np.all(np.isfinite(A[good]))),
                  "non-finite weights before the run diverged")
-        self._data_agrees(path, W)
-
-    def _data_agrees(self, path: Path, W: np.ndarray) -> None:
-        trace = path.with_name("trace.parquet")
-        if not trace.exists():
-            return
-        try:
-            import pyarrow.parquet as pq
-
-            meta = pq.ParquetFile(trace).schema_arrow.metadata or {}
-            data_id = json.loads(meta[b"htcore.spec"])["data_id"]
-        except Exception:  # noqa: BLE001 - the trace's own check reports it
-            return
-        data = self.results / _experiment(self.results, path) / "data" / f"{data_id}.npz"
-        if data.exists() and not _newer(data, path) and self.sound(data, self.check_data):
+        for data in self.upstream(a, "data", "out"):
             w0 = self.npz(data)["W0"]
-            _require(W.shape[1:] == w0.shape, f"W snapshots are {W.shape[1:]}, the seed's W0 {w0.shape}")
+            _require(W.shape[1:] == w0.shape, f"W snapshots are {W.shape[1:]}, its data's W0 {w0.shape}")
 
-    def check_trace(self, path: Path) -> None:
-        t = self.table(path, "trace")
+    def check_trace(self, a: Artifact) -> None:
+        t = self.table(a, COLUMNS[a.rule, a.output])
         n = len(t["step"])
         _require(n > 0 and np.array_equal(t["step"], np.arange(n)), "steps are not 0, 1, ..., steps")
         fb = t["first_bad_step"]
@@ -160,213 +330,274 @@ class _Checker:
         _require(bool(np.all(np.isfinite(t["student_loss"][good].astype(float)))),
                  "non-finite student_loss before the run diverged")
 
-    def _per_step(self, path: Path, kind: str, rows_per_step: Callable[[np.ndarray], int] | None = None,
+    def _per_step(self, a: Artifact, rows_per_step: Callable[[np.ndarray], int] | None = None,
                   finite: tuple[str, ...] = ()) -> None:
-        """A per-run table with one row (or ``rows_per_step``) per probe step of its run
-        (less the steps its spec leaves to the seed's initial run)."""
-        t = self.table(path, kind)
-        exp = self.results / _experiment(self.results, path)
-        train_ids = set(t["train_id"])
-        _require(len(train_ids) <= 1, "rows of more than one run")
-        w = self.weights_of(exp, train_ids.pop(), path) if train_ids else None
-        if w is None:
-            return
-        steps, W = w["probe_steps"], w["W"]
-        steps = steps[~np.isin(steps, _skipped(path))]
-        per = rows_per_step(W) if rows_per_step else 1
-        want = np.repeat(steps, per)
-        _require(len(t["step"]) == len(want),
-                 f"{len(t['step'])} rows, expected {len(want)} ({len(steps)} probe steps x {per})")
-        _require(np.array_equal(np.sort(t["step"], kind="stable"), want), "steps differ from the run's probe steps")
-        fb = int(w["first_bad_step"])
-        good = t["step"] < fb if fb >= 0 else np.ones(len(want), bool)
-        bad = [c for c in finite if not np.all(np.isfinite(t[c][good].astype(float)))]
-        _require(not bad, f"non-finite {', '.join(bad)} before the run diverged")
+        """A per-run table with one row (or ``rows_per_step``) per probe step of the
+        run's weights (its job's input), less the steps its spec leaves to the seed's
+        initial run."""
+        t = self.table(a, COLUMNS[a.rule, a.output])
+        _require(len(set(t["train_id"])) <= 1, "rows of more than one run")
+        for weights in self.upstream(a, "train", "weights"):
+            w = self.npz(weights)
+            steps, W = w["probe_steps"], w["W"]
+            steps = steps[~np.isin(steps, _skipped(self.file(a)))]
+            per = rows_per_step(W) if rows_per_step else 1
+            want = np.repeat(steps, per)
+            _require(len(t["step"]) == len(want),
+                     f"{len(t['step'])} rows, expected {len(want)} ({len(steps)} probe steps x {per})")
+            _require(np.array_equal(np.sort(t["step"], kind="stable"), want), "steps differ from the run's probe steps")
+            fb = int(w["first_bad_step"])
+            good = t["step"] < fb if fb >= 0 else np.ones(len(want), bool)
+            bad = [c for c in finite if not np.all(np.isfinite(t[c][good].astype(float)))]
+            _require(not bad, f"non-finite {', '.join(bad)} before the run diverged")
 
-    def check_eval(self, path: Path) -> None:
-        self._per_step(path, "eval", finite=("train_loss", "test_loss"))
+    def check_esd(self, a: Artifact) -> None:
+        self._per_step(a, lambda W: min(W.shape[1:]), finite=("eigenvalue",))
 
-    def check_esd(self, path: Path) -> None:
-        self._per_step(path, "esd", lambda W: min(W.shape[1:]), finite=("eigenvalue",))
+    def check_summary(self, a: Artifact) -> None:
+        self._per_step(a, finite=("lambda_max", "frob_norm2"))
 
-    def check_spectrum(self, path: Path) -> None:
-        self._per_step(path, "spectrum", finite=("lambda_max", "frob_norm2"))
+    def check_eval(self, a: Artifact) -> None:
+        self._per_step(a, finite=("train_loss", "test_loss"))
 
-    def check_feature_esd(self, path: Path) -> None:
-        self.table(path, "feature_esd")
+    def check_tails(self, a: Artifact) -> None:
+        t = self.table(a, COLUMNS[a.rule, a.output])
+        labels = set(t["shape_label"].astype(str)) - set(shape.LABELS)
+        _require(not labels, f"shape_label {', '.join(sorted(labels))} is none of htcore.shape.LABELS")
+        for esd in self.upstream(a, "spectrum", "esd"):
+            want = np.unique(self.table(esd)["step"])
+            _require(np.array_equal(np.sort(t["step"]), want),
+                     f"steps {t['step'].tolist()} differ from its ESD's {want.tolist()}")
 
-    def check_sv(self, path: Path) -> None:
-        self.table(path, "sv")
+    def check_table(self, a: Artifact) -> None:
+        self.table(a, COLUMNS[a.rule, a.output])
 
-    def check_overlaps(self, path: Path) -> None:
-        self.table(path, "overlaps")
-
-    def _experiment_table(self, path: Path, kind: str, id_col: str, per_run: Callable[[Path, str], Path],
-                          shared_rows: Callable[[str], int] = lambda run_id: 1) -> None:
-        """Rows per run agree with each run's own table (when that is sound and older),
-        plus the rows of the steps it shares with its initial run (``shared_rows`` per
-        shared step)."""
-        t = self.table(path, kind)
-        exp = self.results / _experiment(self.results, path)
+    def _experiment_table(self, a: Artifact, id_col: str, rule: str, output: str,
+                          shared_rows: Callable[[str], int]) -> dict:
+        """Rows per run agree with each run's own table (its job's input, when sound
+        and older), plus the rows of the steps it shares with its initial run
+        (``shared_rows`` per shared step). Runs whose own table Snakemake did not
+        record, or that is damaged or newer, are not compared."""
+        t = self.table(a, COLUMNS[a.rule, a.output])
+        sources = {}
+        for src in self.upstream(a, rule, output):
+            run_id = _spec(self.file(src)).get(id_col)
+            if run_id is not None:
+                sources[str(run_id)] = src
         ids, counts = np.unique(t[id_col].astype(str), return_counts=True) if len(t[id_col]) else ([], [])
         for run_id, count in zip(ids, counts):
-            src = per_run(exp, run_id)
-            if not src.exists() or _newer(src, path) or not self.sound(src, self.check_file):
+            src = sources.get(run_id)
+            if src is None:
                 continue
             own = len(self.table(src)["step"])
-            n = own + len(_skipped(src)) * shared_rows(run_id)
-            _require(count == n, f"{count} rows of {run_id}, its table {_rel(src)} has {own}"
+            n = own + len(_skipped(self.file(src))) * shared_rows(run_id)
+            _require(count == n, f"{count} rows of {run_id}, its table {src.path} has {own}"
                      + (f" plus {n - own} shared from step 0" if n > own else ""))
+        return t
 
-    def check_table(self, path: Path) -> None:
-        self._experiment_table(path, "table", "eval_id", lambda e, r: e / "eval" / r / "eval.parquet")
+    def check_experiment_table(self, a: Artifact) -> None:
+        self._experiment_table(a, "eval_id", "evaluate", "out", lambda run_id: 1)
 
-    def check_experiment_esd(self, path: Path) -> None:
-        t = self.table(path, "esd")
-        per_step = {r: int(np.sum((t["train_id"] == r) & (t["step"] == t["step"][t["train_id"] == r].min())))
-                    for r in set(t["train_id"])}
-        self._experiment_table(path, "esd", "train_id", lambda e, r: e / "spectrum" / r / "esd.parquet",
-                               lambda r: per_step[r])
+    def check_experiment_esd(self, a: Artifact) -> None:
+        t = self.table(a, COLUMNS[a.rule, a.output])
+        ids, steps = t["train_id"].astype(str), t["step"]
 
-    def check_extra(self, path: Path) -> None:
-        kind = path.stem if path.stem in COLUMNS else None
-        sources = {"update_sv": ("sv", lambda e, r: e / "spectrum" / r / "update_sv.parquet"),
-                   "overlaps": ("overlaps", lambda e, r: e / "spectrum" / r / "overlaps.parquet")}
-        if path.stem in sources:
-            kind, src = sources[path.stem]
-            self._experiment_table(path, kind, "train_id", src, lambda r: 0)
-        else:
-            self.table(path, kind)
+        def per_step(run_id: str) -> int:
+            mine = ids == run_id
+            return int(np.sum(mine & (steps == steps[mine].min()))) if mine.any() else 0
 
-    def check_figure(self, path: Path) -> None:
-        data = path.read_bytes()
-        if path.suffix == ".png":
-            _require(data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in data[-16:], "not a whole PNG image")
-        else:
-            _require(data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:], "not a whole PDF document")
+        self._experiment_table(a, "train_id", "spectrum", "esd", per_step)
 
-    # ------------------------------------------------------------ dispatch
-    def kind(self, path: Path) -> Callable[[Path], None] | None:
-        parts = path.relative_to(self.results).parts
-        if parts[0] in ("logs", "benchmarks") or len(parts) < 2:
-            return None
-        stage, name = (parts[1] if len(parts) > 2 else None), path.name
-        if path.suffix in (".png", ".pdf") and stage == "figures":
-            return self.check_figure
-        if path.suffix == ".npz":
-            return {"data": self.check_data}.get(stage, self.check_weights if name == "weights.npz" else
-                                                  lambda p: self.npz(p))
-        if path.suffix != ".parquet":
-            return None
-        if stage is None:
-            return {"table.parquet": self.check_table, "esd.parquet": self.check_experiment_esd}.get(
-                name, self.check_extra)
-        by_name = {("train", "trace.parquet"): self.check_trace, ("spectrum", "esd.parquet"): self.check_esd,
-                   ("spectrum", "spectrum.parquet"): self.check_spectrum,
-                   ("spectrum", "update_sv.parquet"): self.check_sv,
-                   ("spectrum", "overlaps.parquet"): self.check_overlaps,
-                   ("eval", "eval.parquet"): self.check_eval,
-                   ("eval", "feature_esd.parquet"): self.check_feature_esd}
-        return by_name.get((stage, name)) or (lambda p: self.table(p))
+    def check_experiment_sv(self, a: Artifact) -> None:
+        self._experiment_table(a, "train_id", "spectrum", "update_sv", lambda run_id: 0)
 
-    def check_file(self, path: Path) -> None:
-        check = self.kind(path)
-        if check is not None:
-            check(path)
+    def check_experiment_overlaps(self, a: Artifact) -> None:
+        self._experiment_table(a, "train_id", "spectrum", "overlaps", lambda run_id: 0)
+
+    def check_claims(self, a: Artifact) -> None:
+        t = self.table(a, COLUMNS[a.rule, a.output])
+        odd = set(t["verdict"].astype(str)) - set(claims.VERDICTS)
+        _require(not odd, f"verdict {', '.join(sorted(odd))} is none of htcore.claims.VERDICTS")
+
+    def check_png(self, a: Artifact) -> None:
+        data = self.file(a).read_bytes()
+        _require(data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in data[-16:], "not a whole PNG image")
+
+    def check_pdf(self, a: Artifact) -> None:
+        data = self.file(a).read_bytes()
+        _require(data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:], "not a whole PDF document")
+
+    def check_html(self, a: Artifact) -> None:
+        data = self.file(a).read_bytes()
+        _require(data.lstrip().startswith(b"<") and b"</html>" in data[-64:].lower(), "not a whole HTML page")
 
 
-def _skipped(path: Path) -> list[int]:
-    """The steps a per-run table leaves to the seed's initial run (its spec's
-    ``skip_steps``, in the Parquet metadata)."""
+def check_file(path: str | os.PathLike, rule: str, output: str) -> str | None:
+    """Why the file ``path``, written as ``rule``'s ``output``, is damaged, or None:
+    its own checks alone (no inputs to compare it with)."""
+    path = Path(path).resolve()
+    a = Artifact(path.name, rule, output, "ok", False)
+    return _Checker(path.parent, [a]).verdict(a)
+
+
+def _readable(checker: _Checker, a: Artifact) -> None:
+    with open(checker.file(a), "rb") as f:
+        f.read(1)
+
+
+#: The check of each (rule, output name); the suffix each output has.
+CHECKS: dict[tuple[str, str], Callable[[_Checker, Artifact], None]] = {
+    ("data", "out"): _Checker.check_data,
+    ("train", "weights"): _Checker.check_weights,
+    ("train", "trace"): _Checker.check_trace,
+    ("spectrum", "esd"): _Checker.check_esd,
+    ("spectrum", "summary"): _Checker.check_summary,
+    ("spectrum", "update_sv"): _Checker.check_table,
+    ("spectrum", "overlaps"): _Checker.check_table,
+    ("tails", "table"): _Checker.check_tails,
+    ("evaluate", "out"): _Checker.check_eval,
+    ("evaluate", "feature_esd"): _Checker.check_table,
+    ("surgery", "out"): _Checker.check_table,
+    ("collect", "table"): _Checker.check_experiment_table,
+    ("collect", "esd_table"): _Checker.check_experiment_esd,
+    ("collect_updates", "sv_table"): _Checker.check_experiment_sv,
+    ("collect_updates", "overlaps_table"): _Checker.check_experiment_overlaps,
+    ("collect_updates", "feature_table"): _Checker.check_table,
+    ("collect_surgery", "surgery_table"): _Checker.check_table,
+    ("figure", "png"): _Checker.check_png,
+    ("figure", "pdf"): _Checker.check_pdf,
+    ("claims", "out"): _Checker.check_claims,
+    ("claims", "html"): _Checker.check_html,
+}
+_SUFFIX = {_Checker.check_data: ".npz", _Checker.check_weights: ".npz", _Checker.check_png: ".png",
+           _Checker.check_pdf: ".pdf", _Checker.check_html: ".html"}
+
+
+def _suffix_fits(rule: str, output: str, path: str) -> bool:
+    """Whether ``path`` has the suffix the check of (rule, output) expects (a guard:
+    a rule whose outputs no longer follow its stage's order is checked generically)."""
+    check = CHECKS.get((rule, output))
+    return check is None or Path(path).suffix == _SUFFIX.get(check, ".parquet")
+
+
+def _spec(path: Path) -> dict:
+    """The writing job's spec, from a table's Parquet metadata (``htcore.spec``)."""
     try:
         import pyarrow.parquet as pq
 
         meta = pq.ParquetFile(path).schema_arrow.metadata or {}
-        return list(json.loads(meta[b"htcore.spec"]).get("skip_steps", []))
+        return json.loads(meta[b"htcore.spec"])
     except Exception:  # noqa: BLE001 - the file's own check reports it
-        return []
+        return {}
 
 
-def _experiment(results: Path, path: Path) -> str:
-    return path.relative_to(results).parts[0]
+def _skipped(path: Path) -> list[int]:
+    """The steps a per-run table leaves to the seed's initial run (``skip_steps``)."""
+    return list(_spec(path).get("skip_steps") or [])
 
 
 def _newer(a: Path, b: Path) -> bool:
     return a.stat().st_mtime > b.stat().st_mtime
 
 
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+# --------------------------------------------------------------------- report
+
+@dataclass
+class Report:
+    """What :func:`check` found in a study."""
+
+    study: Path
+    snakefile: Path
+    snakefile_found: bool  # Snakemake finds it by itself in the study's directory
+    artifacts: list[Artifact]
+    damaged: dict[str, str]  # path -> reason
+    missing: list[str]
+    leftovers: list[str]  # temporary files of interrupted writes (results/**/.*.tmp)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged and not self.missing
+
+    def commands(self) -> list[str]:
+        """The commands (to run in the study's directory) that restore the study:
+        delete the damaged files, rebuild by name each of them and each missing file
+        that was built once (Snakemake holds its record) or that ``snakemake all``
+        would not build as things stand, then ``snakemake all``. Files never built
+        that ``all`` builds (a study not run yet, or cut short) are left to it: whether
+        ``all`` re-runs a job can change with the remedy itself (a rebuilt file
+        identical to the old one re-runs nothing, Snakemake compares checksums), so
+        a file that was lost is always named."""
+        if self.ok:
+            return []
+        smk = "snakemake" + ("" if self.snakefile_found else f" -s {shlex.quote(str(self.snakefile))}")
+        left_to_all = {a.path for a in self.artifacts if a.pending and not a.recorded}
+        targets = sorted({*self.damaged, *(p for p in self.missing if p not in left_to_all)})
+        out = []
+        if self.damaged:
+            out.append("rm -f " + " ".join(shlex.quote(p) for p in sorted(self.damaged)))
+        if targets:
+            out.append(f"{smk} -j {JOBS} " + " ".join(shlex.quote(p) for p in targets))
+        out.append(f"{smk} -j {JOBS} all")
+        return out
 
 
-def check(results: str | os.PathLike) -> tuple[list[Path], dict[Path, str], list[Path]]:
-    """Check every artifact under ``results``: (checked files, damaged file -> reason,
-    leftover temporary files of interrupted writes)."""
-    results = Path(results)
-    checker = _Checker(results)
-    checked, damaged, leftovers = [], {}, []
-    for path in sorted(p for p in results.rglob("*") if p.is_file()):
-        if path.name.startswith(".") and path.name.endswith(".tmp"):
-            leftovers.append(path)
+def check(results: str | os.PathLike = "results", artifacts: list[Artifact] | None = None) -> Report:
+    """Check every artifact of the study whose ``results/`` is ``results`` (the study's
+    artifacts as :func:`parse_summary` gives them; None: ask Snakemake)."""
+    results = Path(results).resolve()
+    study = results.parent
+    snakefile, found = snakefile_of(study)
+    if artifacts is None:
+        artifacts = parse_summary(summary(study, snakefile))
+    checker = _Checker(study, artifacts)
+    damaged, missing = {}, []
+    for a in sorted(artifacts, key=lambda a: a.path):
+        if a.status == "missing" or not checker.file(a).exists():
+            missing.append(a.path)
             continue
-        check_one = checker.kind(path)
-        if check_one is None:
-            continue
-        checked.append(path)
-        try:
-            check_one(path)
-        except ArtifactError as e:
-            damaged[path] = e.reason
-        except Damaged as e:
-            damaged[path] = str(e)
-        except OSError as e:
-            damaged[path] = f"{type(e).__name__}: {e.strerror or e}"
-        except Exception as e:  # noqa: BLE001 - anything a malformed file can raise
-            damaged[path] = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
-    return checked, damaged, leftovers
-
-
-def manifests_of(results: Path, path: Path) -> list[Path]:
-    """The manifests of the run jobs that write ``path`` (none: a Snakemake output)."""
-    parts = path.relative_to(results).parts
-    if len(parts) < 4 or parts[1] not in ("train", "spectrum", "eval"):
-        return []
-    exp, run_id = results / parts[0], "/".join(parts[2:-1])
-    if parts[1] != "eval":
-        return [exp / "runs" / f"{run_id}.json"]
-    out = []
-    for m in sorted((exp / "runs").rglob("*.json")):
-        try:
-            if run_id in json.loads(m.read_text()).get("evaluate", {}):
-                out.append(m)
-        except (OSError, ValueError):
-            out.append(m)  # a damaged manifest: rebuilding it does no harm
-    return out
+        why = checker.verdict(a)
+        if why is not None:
+            damaged[a.path] = why
+    leftovers = sorted(str(p.relative_to(study)) for p in results.rglob(".*.tmp") if p.is_file())
+    return Report(study, snakefile, found, artifacts, damaged, missing, leftovers)
 
 
 def main(results: str = "results") -> int:
-    """Print the damaged artifacts under ``results`` and how to rebuild them."""
-    root = Path(results)
-    if not root.is_dir():
+    """Print the damaged and missing artifacts of the study whose results are under
+    ``results`` and the commands that restore them; 1 if there are any, else 0."""
+    if not Path(results).is_dir():
         print(f"htcore check: {results} is not a directory (run from the study's directory, "
               f"or name its results/)", file=sys.stderr)
         return 2
-    checked, damaged, leftovers = check(root)
-    print(f"htcore check: {len(checked)} artifacts under {results} opened, "
-          f"{len(damaged) or 'none'} damaged")
-    for path, why in damaged.items():
-        print(f"  {_rel(path)}: {why}")
-    if leftovers:
-        print(f"{len(leftovers)} temporary files of interrupted writes (safe to delete): "
-              + " ".join(shlex.quote(_rel(p)) for p in leftovers))
-    if damaged:
-        where = root.resolve().parent
-        cd = "" if where == Path.cwd().resolve() else f"cd {shlex.quote(str(where))} && "
-        print("Rebuild them (Snakemake then recomputes them and everything that depends on them):")
-        manifests = [m for p in damaged for m in manifests_of(root, p) if m.exists()]
-        print("  rm " + " ".join(shlex.quote(_rel(p)) for p in dict.fromkeys([*damaged, *manifests])))
-        print(f"  {cd}{REBUILD}")
-    return 1 if damaged else 0
+    try:
+        report = check(results)
+    except StudyError as e:
+        print(f"htcore check: {e}", file=sys.stderr)
+        return 2
+    return print_report(report)
+
+
+def print_report(report: Report) -> int:
+    """Print what :func:`check` found: a line per damaged or missing file with the
+    reason, then the commands that restore the study; 1 if any, else 0."""
+    where = report.study
+    here = where == Path.cwd().resolve()
+    n, nd, nm = len(report.artifacts), len(report.damaged), len(report.missing)
+    state = "all present and sound" if report.ok else f"{nd} damaged, {nm} missing"
+    print(f"htcore check: {n} files of the study{'' if here else ' in ' + str(where)} checked: {state}")
+    for path in sorted({*report.damaged, *report.missing}):
+        print(f"  {path}: " + (f"damaged ({report.damaged[path]})" if path in report.damaged else "missing"))
+    if report.leftovers:
+        print(f"{len(report.leftovers)} temporary files of interrupted writes (safe to delete): "
+              + " ".join(shlex.quote(p) for p in report.leftovers))
+    stale = [a for a in report.artifacts if a.pending and a.path not in report.damaged and a.path not in report.missing]
+    if stale:
+        print(f"{len(stale)} files are out of date ({', '.join(sorted({a.status for a in stale}))}): "
+              f"snakemake -j {JOBS} all rebuilds them")
+    if not report.ok:
+        print("Restore them (Snakemake rebuilds each file named, then everything made from it):")
+        if not here:
+            print(f"  cd {shlex.quote(str(where))}")
+        for cmd in report.commands():
+            print(f"  {cmd}")
+    return 0 if report.ok else 1
