@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         for name in st.inputs + st.outputs:
             sp.add_argument(f"--{name.replace('_', '-')}", dest=name, required=True,
                             nargs="+" if name in st.lists else None)
-    chk = sub.add_parser("check", help="open every artifact under results/ and list the damaged ones")
+    chk = sub.add_parser("check", help="verify every artifact of the study (damaged or missing) and print the commands that rebuild them")
     chk.add_argument("results", nargs="?", default="results")
     sub.add_parser("params", help="print the study's parameters (htcore.params) as a Markdown table")
     sub.add_parser("claims-table", help="print the study's claims (htcore.claims) as docs/claims.md's table")

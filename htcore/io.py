@@ -24,8 +24,10 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-#: what to run after deleting a damaged artifact (from the directory holding results/)
-REBUILD = "snakemake -j 8 all"
+#: what to run after deleting a damaged artifact (from the directory holding results/):
+#: name it as a target (Snakemake does not rebuild a missing intermediate file while what
+#: depends on it exists and is newer), then `all` re-runs what depends on it
+REBUILD = "snakemake -j 8 {path} && snakemake -j 8 all"
 
 
 class ArtifactError(ValueError):
@@ -34,7 +36,8 @@ class ArtifactError(ValueError):
     def __init__(self, path: str | os.PathLike, reason: str, rebuild: str = REBUILD):
         self.path, self.reason = str(path), reason
         super().__init__(f"{self.path}: damaged or unreadable ({reason}); "
-                         f"delete it and re-run '{rebuild}' to rebuild it")
+                         f"delete it and run '{rebuild.format(path=self.path)}' to rebuild it "
+                         "('python -m htcore check' lists every damaged file)")
 
 
 def _reason(e: BaseException) -> str:

@@ -68,7 +68,8 @@ def test_readers_name_the_file_and_the_remedy(tmp_path, reader, name, how):
         reader(str(path))
     msg = str(e.value)
     assert msg.startswith(f"{path}: damaged or unreadable (") and "\n" not in msg
-    assert msg.endswith("delete it and re-run 'snakemake -j 8 all' to rebuild it")
+    assert msg.endswith(f"delete it and run 'snakemake -j 8 {path} && snakemake -j 8 all' to rebuild it "
+                        "('python -m htcore check' lists every damaged file)")
     assert "allow_pickle" not in msg
 
 
@@ -91,7 +92,8 @@ def test_a_job_reading_a_damaged_input_fails_with_one_line(tmp_path, monkeypatch
     with pytest.raises(SystemExit) as e:
         cli.main(["spectrum", "--spec", "{}", "--weights", str(bad), *outs])
     assert str(e.value.code) == f"htcore spectrum: {bad}: damaged or unreadable ({_reason(bad)}); " \
-                                "delete it and re-run 'snakemake -j 8 all' to rebuild it"
+                                f"delete it and run 'snakemake -j 8 {bad} && snakemake -j 8 all' to rebuild it " \
+                                "('python -m htcore check' lists every damaged file)"
     assert not any((tmp_path / name).exists() for name in names)
 
 
