@@ -20,7 +20,7 @@ from htcore import check, io
 from htcore.collect import concat
 from htcore.data import generate
 
-from conftest import ROOT, smk, write_config
+from helpers import ROOT, smk, write_config
 
 DATA = "results/lr_sweep/data/seed~0.npz"
 RUN = "results/lr_sweep/train/optimizer~adam/lr~1000/seed~0"

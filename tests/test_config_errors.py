@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from htcore.config import ConfigError, load_config_file, load_study
-from conftest import smk
+from helpers import smk
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_TEXT = (ROOT / "tests/configs/tiny.yaml").read_text()

@@ -25,7 +25,7 @@ import yaml
 
 import htcore.config as hc
 from htcore.config import ConfigError, load_config_file, load_study
-from conftest import smk
+from helpers import smk
 from test_config_errors import TINY_TEXT, _exp, _grid, _set, config_text
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"

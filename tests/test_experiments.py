@@ -1,4 +1,4 @@
-"""Every experiment of config.yaml, shrunk (tests/conftest.py: shrink), run end to
+"""Every experiment of config.yaml, shrunk (tests/helpers.py: shrink), run end to
 end once: tables, figures, experiment-specific numbers, incremental grids, report."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, shrink
+from helpers import ROOT, shrink
 from htcore.figures import figure_names
 from htcore.io import load_npz
-from conftest import planned, smk, write_config
+from helpers import planned, smk, write_config
 
 pytestmark = pytest.mark.slow
 

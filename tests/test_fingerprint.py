@@ -14,7 +14,7 @@ import pytest
 
 from htcore import fingerprint as fp
 
-from conftest import ROOT
+from helpers import ROOT
 
 PKG = {
     "__init__.py": "",

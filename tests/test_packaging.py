@@ -6,7 +6,7 @@ import ast
 import sys
 import tomllib
 
-from conftest import ROOT
+from helpers import ROOT
 
 #: import name -> distribution name, where they differ
 DIST = {"yaml": "pyyaml", "torch": "torch"}

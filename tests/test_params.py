@@ -15,7 +15,7 @@ import yaml
 from htcore import params as P
 from htcore.config import ConfigError, full_schema, load_study
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_docs_usage_lists_exactly_the_declared_parameters():

@@ -95,7 +95,7 @@ def test_each_stage_is_a_rule_with_its_declared_inputs_and_outputs(name):
     # one rule per stage, named like it, declaring the stage's inputs and outputs
     import re
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     text = "\n".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk"))
     rule = re.search(rf"^rule {name}:\n(.*?)(?=^rule |\Z)", text, re.S | re.M)

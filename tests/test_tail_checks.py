@@ -12,7 +12,7 @@ import pytest
 from htcore.tail_checks import alpha_ci, compare_alternatives, gof_pvalue
 from htcore.tails import fit_hill, fit_ks, fit_ks_naive
 
-from conftest import pareto
+from helpers import pareto
 
 ALPHAS = [1.5, 2.0, 2.5, 3.0, 4.0, 6.0]
 

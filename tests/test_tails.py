@@ -15,7 +15,7 @@ import pytest
 from htcore.shape import mp_quantile
 from htcore.tails import PowerLawFit, fit_hill, fit_ks, fit_ks_naive, prepare_eigs
 
-from conftest import pareto
+from helpers import pareto
 
 ALPHAS = [1.5, 2.0, 2.5, 3.0, 4.0, 6.0]
 

@@ -23,7 +23,7 @@ from htcore.data import test_set as draw_test_set
 from htcore.figures import figure_names
 from htcore.io import load_npz
 
-from conftest import ROOT, planned, smk, write_config
+from helpers import ROOT, planned, smk, write_config
 
 TINY = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
 
