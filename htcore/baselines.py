@@ -12,6 +12,8 @@ activation):
   softplus, rho 0.3.
 * ``baseline_const``: the best constant, ``E[y] = sqrt(k) E[g]``; scores ``Var(y) =
   Var(g) + rho^2`` whatever k (~0.36).
+* with ``teacher_center`` each term is ``g(z_j) - E g``: the formulas hold with that
+  centred link, so ``E[y] = 0`` and ``baseline_zero`` equals ``baseline_const``.
 * ``baseline_best_odd``: the best predictor this network can express when its
   activation is odd (``models.ODD_ACTIVATIONS``: tanh, erf). It has no biases, so
   every function it computes (the network itself and the ridge read-out on its
@@ -37,6 +39,7 @@ quadrature on each half-line instead.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -66,19 +69,31 @@ def gaussian_expectation(f, smooth: bool = True) -> float:
     return float(np.sum(w * f(z)) / math.sqrt(2.0 * math.pi))
 
 
+@functools.lru_cache(maxsize=None)
+def link_mean(link: str) -> float:
+    """E g(z), z ~ N(0, 1), for a link named in ``models.LINKS``: what a centred
+    teacher (``teacher_center``) subtracts from each direction's term."""
+    return gaussian_expectation(models.link_fn(link), link not in models.KINKED_LINKS)
+
+
 def loss_baselines(label_noise_std: float, link: str | Callable = "softplus", k: int = 1,
-                   activation: str = "tanh") -> dict[str, float]:
+                   activation: str = "tanh", center: bool = False) -> dict[str, float]:
     """The three population test MSEs of the module docstring (keys ``COLUMNS``).
 
     ``link``: a name in ``models.LINKS`` or a smooth callable; ``k``: the teacher's
     number of directions; ``activation``: the student's, a name in
-    ``models.ACTIVATIONS`` (``baseline_best_odd`` is NaN unless it is odd). At the
-    paper's (softplus, 1, tanh) the numbers are those of the k = 1 formulas exactly."""
+    ``models.ACTIVATIONS`` (``baseline_best_odd`` is NaN unless it is odd); ``center``:
+    the teacher's terms are centred (g - E g: the formulas hold with g - E g for g, so
+    E[g] is 0 and zero is the best constant). At the paper's (softplus, 1, tanh,
+    uncentred) the numbers are those of the k = 1 formulas exactly."""
     g = models.link_fn(link)
     smooth = not (isinstance(link, str) and link in models.KINKED_LINKS)
     if isinstance(k, bool) or int(k) != k or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     models.check_activation(activation)
+    if center:
+        g0, shift = g, gaussian_expectation(g, smooth)
+        g = lambda z: g0(z) - shift  # noqa: E731
     noise = float(label_noise_std) ** 2
     second = gaussian_expectation(lambda z: g(z) ** 2, smooth)
     mean = gaussian_expectation(g, smooth)

@@ -164,6 +164,13 @@ def _cases(df: pd.DataFrame, keys: Sequence[str]):
         yield ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in zip(keys, vals)), sub
 
 
+def _rank_keys(df: pd.DataFrame) -> list[str]:
+    """The case keys of the teacher_rank judges: optimizer and lr, and
+    ``teacher_center`` when the table has both centred and uncentred teachers."""
+    varied = "teacher_center" in df.columns and df["teacher_center"].nunique() > 1
+    return ["optimizer", "lr"] + (["teacher_center"] if varied else [])
+
+
 def _fmt(x: float) -> str:
     if isinstance(x, (float, np.floating)) and np.isinf(x):
         return "inf" if x > 0 else "-inf"
@@ -585,7 +592,7 @@ def judge_one_spike_for_any_rank(t):
     step = _first_probe(df)
     at = df[(df["step"] == step) & (df["teacher_k"] > 1)]
     out = []
-    for case, sub in _cases(at, ["optimizer", "lr"]):
+    for case, sub in _cases(at, _rank_keys(at)):
         count = sub["n_detached"].fillna(0).to_numpy(dtype=float)
         mask = count == 1
         share = float(mask.mean())
@@ -611,7 +618,7 @@ def judge_more_directions_with_steps(t):
     end = last(df)
     first = df[df["step"] == _first_probe(df)].set_index("train_id")
     out = []
-    for case, sub in _cases(end, ["optimizer", "lr"]):
+    for case, sub in _cases(end, _rank_keys(end)):
         level = np.sqrt(sub["teacher_k"].to_numpy(dtype=float) / sub["d"].to_numpy(dtype=float))
         cos2 = sub["sim_cos_2"].to_numpy(dtype=float)
         mask = cos2 > RANDOM_LEVEL_FACTOR * level
@@ -635,7 +642,7 @@ def judge_more_directions_with_steps(t):
 def judge_tail_grows_for_every_rank(t):
     df = spectral(t["teacher_rank/table"])
     out = []
-    for case, sub in _cases(df[df["teacher_k"] > 1], ["optimizer", "lr"]):
+    for case, sub in _cases(df[df["teacher_k"] > 1], _rank_keys(df)):
         ok, notes = [], []
         for (k, seed), run in sub.sort_values("step").groupby(["teacher_k", "seed"]):
             labels = run["shape_label"].to_numpy()

@@ -9,7 +9,8 @@ the larger one (nested data sets for the vary_n experiment).
 
 Teacher (:class:`htcore.models.Teacher`; default single_index, k = 1, softplus):
 ``y = (1/sqrt(k)) sum_j g(b_j^T x) + eps``, x ~ N(0, I_d), eps ~ N(0, rho^2),
-computed in float64 and stored as float32. Its directions come from the stream
+computed in float64 and stored as float32; with ``teacher_center`` each term is
+``g(b_j^T x) - E g(z)`` (E y = 0 whatever k). Its directions come from the stream
 ``beta``:
 
 * k = 1: ``beta = standard_normal(d)``, divided by its norm (the paper's arrays; a
@@ -68,10 +69,17 @@ def teacher_directions(seed: int, d: int, k: int = 1) -> np.ndarray:
 
 
 def teacher_labels(X: np.ndarray, B: np.ndarray, noise: np.ndarray,
-                   link: str | Callable = "softplus") -> np.ndarray:
+                   link: str | Callable = "softplus", center: bool = False) -> np.ndarray:
     """y = (1/sqrt(k)) sum_j g(b_j^T x) + eps, in float64. ``B`` is beta* (d,) or
-    B* (d, k); for one direction this is g(X beta) + eps, the paper's operations."""
+    B* (d, k); for one direction this is g(X beta) + eps, the paper's operations.
+    ``center`` (a named link only): each term is g(b_j^T x) - E g(z), the link's
+    population mean (:func:`htcore.baselines.link_mean`), so E y = 0."""
     g = link_fn(link)
+    if center:
+        from htcore.baselines import link_mean
+
+        g0, shift = g, link_mean(link)
+        g = lambda z: g0(z) - shift  # noqa: E731
     if B.ndim == 1 or B.shape[1] == 1:
         beta = B if B.ndim == 1 else B[:, 0]
         return g(X.astype(np.float64) @ beta) + noise
@@ -79,7 +87,7 @@ def teacher_labels(X: np.ndarray, B: np.ndarray, noise: np.ndarray,
 
 
 def labelled_set(seed: int, which: str, size: int, d: int, B: np.ndarray, label_noise_std: float,
-                 link: str | Callable = "softplus") -> tuple[np.ndarray, np.ndarray]:
+                 link: str | Callable = "softplus", center: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One labelled set (X float32 (size, d), y float32 (size,)) of ``seed``.
 
     ``which`` is ``""`` (training), ``"_probe"`` or ``"_test"``; X comes from stream
@@ -89,7 +97,7 @@ def labelled_set(seed: int, which: str, size: int, d: int, B: np.ndarray, label_
         raise ValueError(f"which must be one of {SETS}, got {which!r}")
     X = rng(seed, "X" + which).standard_normal((size, d), dtype=np.float32)
     eps = label_noise_std * rng(seed, "noise" + which).standard_normal(size)
-    return X, teacher_labels(X, B, eps, link).astype(np.float32)
+    return X, teacher_labels(X, B, eps, link, center).astype(np.float32)
 
 
 def generate(seed: int, d: int, h: int, n: int, n_test: int | None, label_noise_std: float,
@@ -105,7 +113,7 @@ def generate(seed: int, d: int, h: int, n: int, n_test: int | None, label_noise_
     out: dict[str, np.ndarray] = {"beta": B[:, 0]} if t.k == 1 else {"B": B}
     sets = (("", n), ("_probe", n)) + ((("_test", n_test),) if n_test is not None else ())
     for which, size in sets:
-        out["X" + which], out["y" + which] = labelled_set(seed, which, size, d, B, label_noise_std, t.link)
+        out["X" + which], out["y" + which] = labelled_set(seed, which, size, d, B, label_noise_std, t.link, t.center)
     out["W0"] = rng(seed, "W0").standard_normal((h, d), dtype=np.float32)
     out["a0"] = rng(seed, "a0").standard_normal(h, dtype=np.float32)
     return out
@@ -116,5 +124,6 @@ def test_set(seed: int, d: int, n_test: int, label_noise_std: float,
     """The seed's test set alone (``X_test``, ``y_test``), bit-identical to the one
     :func:`generate` draws: its own random streams, so its size changes nothing else."""
     t = Teacher.of(teacher)
-    X, y = labelled_set(seed, "_test", n_test, d, teacher_directions(seed, d, t.k), label_noise_std, t.link)
+    X, y = labelled_set(seed, "_test", n_test, d, teacher_directions(seed, d, t.k), label_noise_std, t.link,
+                        t.center)
     return {"X_test": X, "y_test": y}

@@ -133,13 +133,18 @@ def check_optimizer(name: str) -> str:
 
 @dataclass(frozen=True)
 class Teacher:
-    """The teacher: ``kind`` in TEACHER_KINDS, ``k`` directions, ``link`` in LINKS.
+    """The teacher: ``kind`` in TEACHER_KINDS, ``k`` directions, ``link`` in LINKS,
+    and ``center``: subtract the link's population mean E g(z), z ~ N(0, 1), from
+    each direction's term, so that E y = 0 whatever k (the committee's uncentred
+    label mean is sqrt(k) E g; a bias-free student can only meet it through the
+    sample mean of the inputs).
 
-    The default is the paper's (single_index, 1, softplus)."""
+    The default is the paper's (single_index, 1, softplus, uncentred)."""
 
     kind: str = "single_index"
     k: int = 1
     link: str = "softplus"
+    center: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in TEACHER_KINDS:
@@ -151,6 +156,8 @@ class Teacher:
         if not isinstance(self.link, str):
             raise ValueError(f"a Teacher's link is a name in LINKS, got {self.link!r}")
         link_fn(self.link)
+        if not isinstance(self.center, (bool, np.bool_)):
+            raise ValueError(f"a Teacher's center is true or false, got {self.center!r}")
 
     @classmethod
     def of(cls, spec: "Teacher | Mapping[str, Any] | None") -> "Teacher":
@@ -159,7 +166,7 @@ class Teacher:
             return cls()
         if isinstance(spec, cls):
             return spec
-        unknown = set(spec) - {"kind", "k", "link"}
+        unknown = set(spec) - {"kind", "k", "link", "center"}
         if unknown:
-            raise ValueError(f"unknown teacher field(s) {sorted(unknown)} (kind, k, link)")
+            raise ValueError(f"unknown teacher field(s) {sorted(unknown)} (kind, k, link, center)")
         return cls(**spec)

@@ -81,6 +81,9 @@ PARAMS: tuple[Param, ...] = (
     Param("teacher_link", "data", "softplus", "teacher link g: softplus (the paper's), relu, tanh, or he2 "
           "(z^2 - 1: information exponent 2, which one gradient step does not learn at n ~ d)",
           {"enum": list(models.LINKS)}, type=str),
+    Param("teacher_center", "data", False, "centre the teacher's labels: each term g(b_j^T x) minus the link's "
+          "population mean E g(z), so E y = 0 whatever k (uncentred, the committee's mean sqrt(k) E g reaches the "
+          "bias-free student only through the inputs' sample mean)", {"type": "boolean"}, type=bool),
     Param("activation", "train", "tanh", "student activation sigma in f(x) = a^T sigma(Wx/sqrt(d))/sqrt(h): tanh "
           "(the paper's), relu, erf or gelu (exact, erf form); the read-out features use it too",
           {"enum": list(models.ACTIVATIONS)}, type=str, at_step0=True),

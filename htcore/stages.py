@@ -95,7 +95,8 @@ def _write_esd(path: str, spec: Mapping[str, Any], steps: np.ndarray, esds: list
 
 def teacher(p: Mapping[str, Any]) -> dict[str, Any]:
     """The run's teacher (htcore.models.Teacher fields) from its parameters."""
-    return {"kind": p["teacher_kind"], "k": p.get("teacher_k", 1), "link": p["teacher_link"]}
+    return {"kind": p["teacher_kind"], "k": p.get("teacher_k", 1), "link": p["teacher_link"],
+            "center": p["teacher_center"]}
 
 
 # ------------------------------------------------------------------- stages
@@ -228,7 +229,7 @@ def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature
         "first_bad_step": np.full(n, first_bad, dtype=np.int64),
         **{k: np.array(v, dtype=np.float64) for k, v in rows.items()},
         **{k: np.full(n, v) for k, v in loss_baselines(p["label_noise_std"], p["teacher_link"], teacher(p)["k"],
-                                                         p["activation"]).items()},
+                                                         p["activation"], p["teacher_center"]).items()},
     }, meta={"spec": to_json(spec)})
     esds = ([evaluate_mod.feature_esd(arrays["X_probe"], W, p["readout_scaling"], p["activation"]) for W in Ws]
             if spec.get("features") else [])

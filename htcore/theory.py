@@ -136,6 +136,10 @@ and ``nu`` the mean singular value of a (k-1) x (k-1) matrix of N(0, 1/d) entrie
 (the other k - 1 top vectors are bulk vectors: ``sqrt(2/(pi d))`` for one,
 ``(8 / (3 pi)) sqrt((k-1)/d)`` for several); ``theory_sim_mean`` = s predicts
 ``sim_mean`` (NaN at k = 1, where the table has no such column).
+
+Centred teacher (``teacher_center``): every constant is computed with g - E g for
+g, so ``E y^2 = Var g + rho^2`` and ``E r^2`` no longer grow with k; ``c1 = E z g``
+is unchanged (E z = 0).
 """
 
 from __future__ import annotations
@@ -224,13 +228,16 @@ def _expect(f, kinked: bool) -> float:
 
 @functools.lru_cache(maxsize=256)
 def gaussian_constants(activation: str = "tanh", link: str = "softplus", label_noise_std: float = 0.3,
-                       k: int = 1) -> GaussianConstants:
+                       k: int = 1, center: bool = False) -> GaussianConstants:
     """The constants for a student ``activation`` (name in ``models.ACTIVATIONS``), a
     teacher ``link`` (name in ``models.LINKS``), rho and k, by quadrature (Gauss-Hermite
     as ``htcore.baselines``; half-line Gauss-Legendre for a kink at 0). ``e_y2`` is
     ``baselines.loss_baselines``'s ``baseline_zero``, ``E g^2 + (k - 1) E[g]^2 + rho^2``."""
     models.check_activation(activation)
     g = models.link_fn(link)
+    if center:  # teacher_center: each term g - E g (c1 = E z g is unchanged)
+        g0, shift = g, _expect(g, link in models.KINKED_LINKS)
+        g = lambda z: g0(z) - shift  # noqa: E731
     sig, dsig = models.ACTIVATIONS[activation], models.ACTIVATION_DERIVATIVES[activation]
     kinked_act = activation == "relu"
     kinked_link = link in models.KINKED_LINKS
@@ -401,7 +408,7 @@ def _rule(optimizer: str, d: int, h: int, n: int, const: GaussianConstants, weig
 
 # ------------------------------------------------------------------ applicability
 def _reason(*, d: int, h: int, n: int, optimizer: str, activation: str, link: str, k: int,
-            teacher_kind: str = "multi_index", lr: float | None = None, weight_decay: float = 0.0,
+            center: bool = False, teacher_kind: str = "multi_index", lr: float | None = None, weight_decay: float = 0.0,
             adam_eps: float = 1e-8, label_noise_std: float = 0.3, steps: int = 1, step: int = 1) -> str:
     """'' when the theory applies, else one sentence naming the parameter."""
     if step != 1:
@@ -440,7 +447,7 @@ def _reason(*, d: int, h: int, n: int, optimizer: str, activation: str, link: st
         if not adam_eps >= 0:
             return f"adam_eps: {adam_eps!r}"
         shrink = adam_eps_shrink(d, h, n, adam_eps, gaussian_constants(activation, link, float(label_noise_std),
-                                                                        int(k)))
+                                                                        int(k), bool(center)))
         if shrink > ADAM_EPS_MAX_SHRINK:
             return (f"adam_eps: {adam_eps:g} shrinks an update entry by {100 * shrink:.1f} % on average "
                     f"(> {100 * ADAM_EPS_MAX_SHRINK:g} %): Adam's step is no longer sign-GD")
@@ -464,6 +471,7 @@ def _setting(params: Mapping[str, Any]) -> dict[str, Any]:
     wd = float(get("weight_decay"))
     return dict(d=int(get("d")), h=int(get("h")), n=n_eff, optimizer=optimizer,
                 activation=str(get("activation")), link=str(get("teacher_link")),
+                center=bool(get("teacher_center")),
                 k=int(get("teacher_k")) if kind == "multi_index" else 1, teacher_kind=kind,
                 weight_decay=wd, adam_eps=float(get("adam_eps")),
                 label_noise_std=float(get("label_noise_std")), steps=int(get("steps")),
@@ -509,13 +517,14 @@ class StepOnePrediction:
     lr_detect: float
 
 
-def _prepare(d, h, n, optimizer, label_noise_std, link, k, activation, weight_decay, adam_eps, lr=None):
+def _prepare(d, h, n, optimizer, label_noise_std, link, k, activation, weight_decay, adam_eps, lr=None,
+             center=False):
     why = _reason(d=int(d), h=int(h), n=int(n), optimizer=optimizer, activation=activation, link=link, k=int(k),
-                  lr=lr, weight_decay=float(weight_decay), adam_eps=float(adam_eps),
+                  center=bool(center), lr=lr, weight_decay=float(weight_decay), adam_eps=float(adam_eps),
                   label_noise_std=float(label_noise_std))
     if why:
         raise ValueError(f"the one-step theory does not apply: {why}")
-    const = gaussian_constants(activation, link, float(label_noise_std), int(k))
+    const = gaussian_constants(activation, link, float(label_noise_std), int(k), bool(center))
     return const, _rule(optimizer, int(d), int(h), int(n), const, float(weight_decay))
 
 
@@ -538,25 +547,27 @@ def _first_lr(rule: _Rule, T: float) -> float:
 
 def first_spike_lr(d: int, h: int, n: int, *, optimizer: str = "gd", criterion: str = "detect",
                    label_noise_std: float = 0.3, link: str = "softplus", k: int = 1, activation: str = "tanh",
-                   weight_decay: float = 0.0, adam_eps: float = 1e-8) -> float:
+                   weight_decay: float = 0.0, adam_eps: float = 1e-8, center: bool = False) -> float:
     """The smallest lr whose step-1 spike is above BBP (``criterion="bbp"``, tau =
     sqrt(h d)) or detected by the project's rule (``"detect"``); ``inf`` if no lr gets
     there. GD at paper scale: 1260 / 1376; Adam: 0.049 / 0.054. Root of the monotone
     tau(lr) (module docstring). ValueError where the theory does not apply."""
     if criterion not in ("bbp", "detect"):
         raise ValueError(f"criterion must be 'bbp' or 'detect', got {criterion!r}")
-    _, rule = _prepare(d, h, n, optimizer, label_noise_std, link, k, activation, weight_decay, adam_eps)
+    _, rule = _prepare(d, h, n, optimizer, label_noise_std, link, k, activation, weight_decay, adam_eps,
+                       center=center)
     return _first_lr(rule, tau_bbp(h, d) if criterion == "bbp" else tau_detect(h, d))
 
 
 def predict_step1(d: int, h: int, n: int, lr: float, *, optimizer: str = "gd", label_noise_std: float = 0.3,
                   link: str = "softplus", k: int = 1, activation: str = "tanh", weight_decay: float = 0.0,
-                  adam_eps: float = 1e-8, weight_norm: bool = False) -> StepOnePrediction:
+                  adam_eps: float = 1e-8, weight_norm: bool = False, center: bool = False) -> StepOnePrediction:
     """The step-1 prediction (:class:`StepOnePrediction`) for one full-batch update of
     ``optimizer`` (gd, momentum, adam, sign_gd) at ``lr`` on n samples (the batch size
     for a minibatch run). ValueError naming the parameter where the theory does not
     apply (module docstring)."""
-    const, rule = _prepare(d, h, n, optimizer, label_noise_std, link, k, activation, weight_decay, adam_eps, lr)
+    const, rule = _prepare(d, h, n, optimizer, label_noise_std, link, k, activation, weight_decay, adam_eps, lr,
+                           center)
     lr = float(lr)
     te2 = float(rule.theta_eff2(lr))
     s2 = float(rule.s2_bulk(lr))
@@ -605,7 +616,7 @@ def theory_columns(params: Mapping[str, Any], step: int = 1) -> dict[str, Any]:
     pred = predict_step1(s["d"], s["h"], s["n"], s["lr"], optimizer=s["optimizer"],
                          label_noise_std=s["label_noise_std"], link=s["link"], k=s["k"],
                          activation=s["activation"], weight_decay=s["weight_decay"], adam_eps=s["adam_eps"],
-                         weight_norm=s["weight_norm"])
+                         weight_norm=s["weight_norm"], center=s["center"])
     return {
         "theory_lambda1": pred.lambda1,
         "theory_sim": subspace_sim(pred.sim, s["k"], s["d"]),

@@ -503,6 +503,21 @@ def test_one_spike_for_any_rank_both_ways():
     assert some[0]["seeds_agree"] == "6/9"
 
 
+def test_rank_judges_split_centred_from_uncentred_teachers():
+    """With teacher_center varied, each (optimizer, lr, teacher_center) is its own row:
+    one spike for the centred teacher, k spikes for the uncentred one here."""
+    plain = rank_table(lambda k, s: k).assign(teacher_center=False)
+    centred = rank_table(lambda k, s: 1).assign(teacher_center=True)
+    centred[["train_id", "eval_id"]] = "c" + centred[["train_id", "eval_id"]]
+    rows = C.judge_one_spike_for_any_rank({"teacher_rank/table": pd.concat([plain, centred])})
+    assert col(rows, "case") == ["optimizer=adam, lr=1, teacher_center=False", "optimizer=adam, lr=1, teacher_center=True"]
+    assert verdicts(rows) == [C.FAILS, C.HOLDS] and col(rows, "seeds_agree") == ["0/9", "9/9"]
+    one_kind = C.judge_one_spike_for_any_rank({"teacher_rank/table": centred})
+    assert col(one_kind, "case") == ["optimizer=adam, lr=1"]  # not varied: the case reads as before
+    grows = C.judge_tail_grows_for_every_rank({"teacher_rank/table": pd.concat([plain, centred])})
+    assert len(grows) == 2 and verdicts(grows) == [C.HOLDS, C.HOLDS]
+
+
 def test_more_directions_with_steps_both_ways():
     # d = 1000: 3 sqrt(k/d) is 0.134 (k = 2), 0.190 (k = 4), 0.268 (k = 8)
     learned = C.judge_more_directions_with_steps({"teacher_rank/table": rank_table(lambda k, s: 1, cos2=0.5)})

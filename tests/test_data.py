@@ -130,3 +130,33 @@ def test_teacher_validation():
         with pytest.raises(ValueError):
             Teacher.of(bad)
     assert Teacher.of({"kind": "multi_index", "k": 4, "link": "relu"}) == Teacher("multi_index", 4, "relu")
+
+
+@pytest.mark.parametrize("link,k", [("softplus", 1), ("softplus", 4), ("relu", 3), ("he2", 2)])
+def test_centred_teacher_subtracts_the_links_population_mean(link, k):
+    """teacher_center: each term is g - E g, so y drops by sqrt(k) E g exactly (same
+    draws), its mean is 0 within sampling error, and the population E y^2 is the
+    centred baseline_zero, which equals baseline_const (zero is the best constant)."""
+    from htcore.baselines import link_mean
+
+    n, rho = 200_000, 0.3
+    t = {"kind": "multi_index", "k": k, "link": link}
+    plain = D.generate(2, 6, 2, n, 1, rho, teacher=t)
+    centred = D.generate(2, 6, 2, n, 1, rho, teacher={**t, "center": True})
+    for name in ("X", "X_probe", "W0", "a0"):
+        assert centred[name].tobytes() == plain[name].tobytes()  # only the labels change
+    shift = math.sqrt(k) * link_mean(link)
+    assert np.abs(plain["y"].astype(np.float64) - shift - centred["y"]).max() < 1e-5 * max(1.0, abs(shift))
+    y = centred["y"].astype(np.float64)
+    assert abs(y.mean()) < 5 * y.std() / math.sqrt(n)
+    b = loss_baselines(rho, link, k, center=True)
+    assert b["baseline_zero"] == pytest.approx(b["baseline_const"], rel=1e-12)
+    assert abs((y**2).mean() - b["baseline_zero"]) < 5 * (y**2).std() / math.sqrt(n)
+    if link != "he2":  # E he2 = 0: centring changes nothing there
+        assert abs(shift) > 0.3
+
+
+def test_centred_teacher_validation():
+    assert Teacher.of({"kind": "multi_index", "k": 2, "center": True}).center is True
+    with pytest.raises(ValueError, match="center"):
+        Teacher.of({"center": "yes"})

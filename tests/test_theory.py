@@ -437,3 +437,39 @@ def test_paper_scale_exact_steps():
             assert np.all(np.abs(per_seed - 1) < (0.13 if o == "gd" else 0.03)), (o, x, per_seed)
             assert arr[:, j, 0].mean() == pytest.approx(p.lambda1, rel=0.05 if o == "gd" else 0.02)
             assert arr[:, j, 1].mean() == pytest.approx(p.sim, abs=0.015)
+
+
+def test_centred_teacher_constants():
+    """teacher_center: E y^2 = Var g + rho^2 whatever k; c1 = E z g unchanged."""
+    for link, k in (("softplus", 1), ("softplus", 4), ("relu", 3)):
+        plain = theory.gaussian_constants("tanh", link, 0.3, k)
+        cen = theory.gaussian_constants("tanh", link, 0.3, k, True)
+        assert cen.c1 == pytest.approx(plain.c1, abs=1e-12)
+        assert cen.e_y2 == pytest.approx(baselines.loss_baselines(0.3, link, 1)["baseline_const"], rel=1e-9)
+        mean = baselines.link_mean(link)
+        assert plain.e_y2 - cen.e_y2 == pytest.approx(k * mean**2, rel=1e-6)  # the mean's share is gone
+        assert k * mean**2 > 0.15
+
+
+@pytest.mark.parametrize("optimizer,mult", [("gd", 2.0), ("adam", 3.0)])
+def test_centred_committee_against_exact_steps(optimizer, mult):
+    """k = 4, centred labels: the theory's lambda1 and alignment with u = sum_j b_j /
+    sqrt k against exact steps; and for GD centring raises the spike's alignment (the
+    uncentred label mean sqrt(k) E g adds the inputs' sample mean to the gradient)."""
+    d, h, n, k = SMALL["d"], SMALL["h"], SMALL["n"], 4
+    kw = dict(optimizer=optimizer, k=k)
+    lr = mult * theory.first_spike_lr(d, h, n, criterion="bbp", center=True, **kw)
+    rows = {False: [], True: []}
+    for s in range(8):
+        for center in (False, True):
+            D = data.generate(s, d, h, n, None, 0.3, {"kind": "multi_index", "k": k, "center": center})
+            r = theory.exact_step1(D["X"], D["y"], D["W0"], D["a0"], D["B"], [lr], optimizer=optimizer)[0]
+            rows[center].append((r["lambda1"], r["sim"]))
+    lam1, sim = np.mean(rows[True], axis=0)
+    p = theory.predict_step1(d, h, n, lr, center=True, **kw)
+    assert lam1 == pytest.approx(p.lambda1, rel=0.10 if optimizer == "gd" else 0.04)
+    assert sim == pytest.approx(p.sim, abs=0.035)
+    if optimizer == "gd":
+        plain = theory.predict_step1(d, h, n, lr, **kw)
+        assert p.sim > plain.sim + 0.05
+        assert sim > np.mean(rows[False], axis=0)[1] + 0.05
