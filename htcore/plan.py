@@ -62,6 +62,7 @@ class Plan:
         self.mem_mb = lru_cache(maxsize=None)(self._mem_mb)
         self.upstream = lru_cache(maxsize=None)(self._upstream)
         self.priority = lru_cache(maxsize=None)(self._priority)
+        self.data_priority = lru_cache(maxsize=None)(self._data_priority)
         self._code = lru_cache(maxsize=None)(self._code_of_keys)
 
     def run(self, rule: str, experiment: str, run_id: str) -> Run:
@@ -115,6 +116,13 @@ class Plan:
     def _priority(self, experiment: str, run_id: str) -> int:
         """Long trainings first: they are the critical path (long_horizon's 10,000 steps)."""
         return 10 if self.run("train", experiment, run_id).params.steps >= LONG_STEPS else 0
+
+    def _data_priority(self, experiment: str, data_id: str) -> int:
+        """A data job feeding a long training goes first too: Snakemake does not pass a
+        job's ``priority`` on to the jobs it waits for, so without this the long
+        training's data waits behind every short job of the study."""
+        runs = self.study.experiments[experiment].unique("train", with_inits=True)
+        return max((self.priority(experiment, r.train_id) for r in runs if r.data_id == data_id), default=0)
 
     def trainings(self, experiment: str) -> list[str]:
         """Every training id of the experiment, initial runs included."""

@@ -313,6 +313,24 @@ def test_long_trainings_are_scheduled_first(tmp_path):
     long_run = [j for j in jobs if "experiment=long, run=lr~0.1/seed~0" in j.split("rule ")[0]]
     assert len(long_run) == 1 and "priority: 10" in long_run[0].split("rule ")[0]
     assert not any("priority:" in j.split("rule ")[0] for j in jobs if "experiment=lr_sweep" in j.split("rule ")[0])
+    data = [j.split("rule ")[0] for j in out.split("rule data:")[1:]]
+    assert [("priority: 10" in j) for j in data if "experiment=long," in j] == [True]  # its data too
+    assert not any("priority:" in j for j in data if "experiment=lr_sweep" in j)
+
+
+@pytest.mark.slow
+def test_long_trainings_do_start_first(tmp_path):
+    # one job at a time: the long run's data and training before any other job
+    cfg = copy.deepcopy(TINY)
+    cfg["experiments"]["long"] = {"set": {"steps": 1000, "probe_steps": [0, 1000]}, "grid": {"lr": [0.1]},
+                                  "seeds": [0]}
+    cfg["run"] = ["lr_sweep", "long"]
+    write_config(tmp_path, cfg)
+    log = smk(tmp_path, "-j", "1", "all", "--until", "train").stderr
+    order = re.findall(r"^(?:local)?rule (data|train):\n(?:.*\n)*?\s+wildcards: experiment=(\w+), run=(\S+)",
+                       log, flags=re.M)
+    assert order[:2] == [("data", "long", "seed~0"), ("train", "long", "lr~0.1/seed~0")], order[:4]
+    assert len(order) > 10 and sum(e == "lr_sweep" for _, e, _ in order) > 8  # the short runs came after
 
 
 # --------------------------------------------------------------------------- lint

@@ -87,6 +87,11 @@ def train_priority(wildcards):
     return PLAN.priority(wildcards.experiment, wildcards.run)
 
 
+@_signed
+def data_priority(wildcards):
+    return PLAN.data_priority(wildcards.experiment, wildcards.run)
+
+
 # -------------------------------------------------------------------- targets
 def _per_run(output, experiment, ids):
     return [output.format(experiment=experiment, run=i) for i in ids]

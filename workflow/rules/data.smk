@@ -11,6 +11,7 @@ rule data:
     log:
         "results/logs/{experiment}/data/{run}.log",
     threads: 1
+    priority: data_priority
     resources:
         mem_mb=mem_of("data"),
     shell:
