@@ -19,7 +19,8 @@ import warnings
 
 import numpy as np
 
-from htcore.shape import mp_quantile, tail_summary
+from htcore.mp import mp_quantile
+from htcore.shape import tail_summary
 from htcore.tails import fit_ks, fit_ks_naive
 
 TARGET_MS = {1000: 5.0, 10000: 150.0}

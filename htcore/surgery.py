@@ -6,7 +6,7 @@ grown out of the bulk edge; comparing runs cannot tell which of the two the read
 uses. Surgery on one snapshot can: keep W's singular vectors, edit its singular
 values, and evaluate each edited W with the same calibrated read-out on the same
 test set (paired within seed). For a snapshot W (h x d) with SVD U S V^T and its MP
-fit (:func:`htcore.shape.fit_mp`: ``n_detached`` spikes detached from the bulk, then
+fit (:func:`htcore.mp.fit_mp`: ``n_detached`` spikes detached from the bulk, then
 the ``n_edge`` outliers of the edge group, the tail, then the bulk):
 
 ``unedited``
@@ -44,7 +44,8 @@ def variants(W: np.ndarray, W0: np.ndarray, seed: int = 0) -> tuple[dict[str, np
     MP fit they rest on (n_detached, n_edge, has_tail, lambda_plus, spike_threshold,
     tail_mass: the sum of squared singular values the shrinkage removes; control_mass:
     what the control removes)."""
-    from htcore.shape import fit_mp, has_tail
+    from htcore.mp import fit_mp
+    from htcore.shape import has_tail
 
     h, d = W.shape
     W64 = np.asarray(W, dtype=np.float64)

@@ -3,7 +3,7 @@
 Each case is a spectrum (eigenvalues of ``W^T W``) whose true shape is known by
 construction, drawn reproducibly from a seed. The tests label a small version of
 the suite; ``benchmarks/bench_shape_label.py`` prints the confusion matrix of the
-paper-sized one. Conventions as :mod:`htcore.shape` (``W`` is ``h x d``, entries of
+paper-sized one. Conventions as :mod:`htcore.mp` (``W`` is ``h x d``, entries of
 variance 1, eigenvalues not divided by any dimension).
 
 The families and their true labels:
@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from htcore.shape import mp_quantile
+from htcore.mp import mp_quantile
 
 
 @dataclass(frozen=True)

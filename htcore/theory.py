@@ -3,7 +3,7 @@
 Predicts, from Gaussian constants only (no training, no random draws), for the
 study's model after ONE update: the top eigenvalue ``lambda1`` of ``W1^T W1``, the
 alignment ``sim(W1, beta*)`` of W1's top right singular vector with the teacher,
-whether the project's spike rule (:mod:`htcore.shape`) detects the spike, and the
+whether the project's spike rule (:mod:`htcore.mp`) detects the spike, and the
 learning rates at which the spike leaves the Marchenko-Pastur bulk (``lr_bbp``) and
 at which the project's rule first detects it (``lr_detect``). The derivation, its
 numerical validation and the reference values are in ``THEORY.md`` (the study's
@@ -11,8 +11,8 @@ shared folder, beside ``SPEC.md``); section names below refer to it. NumPy/SciPy
 only, no file I/O, no torch. Nothing here is fitted: a prediction that disagrees
 with a run is a finding.
 
-Conventions (those of :mod:`htcore.data`, :mod:`htcore.train`, :mod:`htcore.shape`)
-----------------------------------------------------------------------------------
+Conventions (those of :mod:`htcore.data`, :mod:`htcore.train`, :mod:`htcore.mp`)
+-------------------------------------------------------------------------------
 * W is ``h x d`` with N(0, 1) entries, a ~ N(0, I_h) is frozen, x ~ N(0, I_d);
   ``f(x) = a^T sigma(W x / sqrt d) / sqrt h``; ``L = (1/n) sum_i (f(x_i) - y_i)^2``
   (the mean over the batch, no 1/2); ``W1 = W0 - lr * grad`` for GD, ``W1 = W0 - lr *
@@ -24,7 +24,7 @@ Conventions (those of :mod:`htcore.data`, :mod:`htcore.train`, :mod:`htcore.shap
 * ``lambda1`` is an eigenvalue of ``W1^T W1``, NOT divided by h or d: the bulk edge
   at initialisation is ``lambda_plus = (sqrt h + sqrt d)^2`` (4949.5 at d 1000, h 1500).
 * Detection is the project's rule: ``lambda1 > lambda_plus + TW_MARGIN Tracy-Widom
-  scales`` (:func:`htcore.shape.fit_mp`), evaluated with the theory's bulk variance.
+  scales`` (:func:`htcore.mp.fit_mp`), evaluated with the theory's bulk variance.
   The rule strips a spike and refits the bulk only once the spike is above the
   unstripped threshold, so the unstripped threshold (1.0219 lambda_plus here) is the
   one that decides; it needs ``theta^2 = tau / h > 1.0985`` here (THEORY.md rounds
@@ -151,7 +151,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from htcore import baselines, models, shape
+from htcore import baselines, models, mp, shape
 
 #: Columns :func:`theory_columns` returns, in this order.
 COLUMNS = ("theory_lambda1", "theory_sim", "theory_sim_mean", "theory_spike", "theory_lr_bbp",
@@ -269,11 +269,11 @@ def bulk_edge(h: int, d: int, s2_bulk: float = 1.0) -> float:
 
 def detection_threshold(h: int, d: int, s2_bulk: float = 1.0) -> float:
     """The project's spike threshold ``lambda_plus + TW_MARGIN`` Tracy-Widom scales
-    (:func:`htcore.shape.fit_mp`, unstripped: the module docstring says why) for a bulk
+    (:func:`htcore.mp.fit_mp`, unstripped: the module docstring says why) for a bulk
     of entry variance ``s2_bulk``."""
     N, p = max(h, d), min(h, d)
     sn, sp = math.sqrt(N), math.sqrt(p)
-    return s2_bulk * ((sn + sp) ** 2 + shape.TW_MARGIN * (sn + sp) * (1.0 / sn + 1.0 / sp) ** (1.0 / 3.0))
+    return s2_bulk * ((sn + sp) ** 2 + mp.TW_MARGIN * (sn + sp) * (1.0 / sn + 1.0 / sp) ** (1.0 / 3.0))
 
 
 def tau_bbp(h: int, d: int) -> float:
@@ -703,7 +703,7 @@ def exact_step1(X: np.ndarray, y: np.ndarray, W0: np.ndarray, a: np.ndarray, tea
     table's sim at k = 1, its sim_mean at k > 1), ``sim_sub`` (mean principal cosine
     of the top-k right subspace with span(B*): the table's sim; = sim at k = 1) and,
     with ``full_spectrum``, ``n_spikes`` and ``spike_threshold`` from
-    :func:`htcore.shape.fit_mp` on all eigenvalues (the project's detection)."""
+    :func:`htcore.mp.fit_mp` on all eigenvalues (the project's detection)."""
     W1s = exact_W1(X, y, W0, a, lrs, optimizer=optimizer, activation=activation, adam_eps=adam_eps,
                    weight_decay=weight_decay, weight_norm=weight_norm)
     B = np.asarray(teacher, np.float64)
@@ -719,7 +719,7 @@ def exact_step1(X: np.ndarray, y: np.ndarray, W0: np.ndarray, a: np.ndarray, tea
         row["sim_sub"] = (row["sim"] if kk == 1 else
                           float(np.clip(np.linalg.svd(V.T @ B, compute_uv=False), 0, 1).mean()))
         if full_spectrum:
-            fit = shape.fit_mp(np.linalg.eigvalsh(W1.T @ W1), h, d)
+            fit = mp.fit_mp(np.linalg.eigvalsh(W1.T @ W1), h, d)
             row["n_spikes"], row["spike_threshold"] = fit.n_spikes, fit.spike_threshold
         out.append(row)
     return out

@@ -1,4 +1,4 @@
-"""htcore.shape: the MP law, the bulk fit, spikes at the BBP threshold, and the shape label."""
+"""htcore.mp (the MP law, the bulk fit, spikes at the BBP threshold) and htcore.shape (the shape label)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from htcore.mp import MPFit, fit_mp, mp_cdf, mp_quantile
 from htcore.shape import (
     MIN_EIGS,
     LABELS,
-    MPFit,
-    fit_mp,
-    mp_cdf,
-    mp_quantile,
     shape_label,
     tail_summary,
 )

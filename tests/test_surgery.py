@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from htcore import claims as C
-from htcore.shape import fit_mp
+from htcore.mp import fit_mp
 from htcore.surgery import VARIANTS, variants
 
 H, D = 300, 200

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from htcore.shape import mp_quantile
+from htcore.mp import mp_quantile
 from htcore.tails import PowerLawFit, fit_hill, fit_ks, fit_ks_naive, prepare_eigs
 
 from helpers import pareto
@@ -190,5 +190,5 @@ def test_alpha_is_scale_invariant_and_alphahat_is_not():
 
 
 def test_importing_the_modules_does_not_import_scipy():
-    code = "import sys, htcore.tails, htcore.tail_checks, htcore.shape; assert 'scipy' not in sys.modules"
+    code = "import sys, htcore.tails, htcore.tail_checks, htcore.mp, htcore.shape; assert 'scipy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -20,7 +20,7 @@ import re
 import numpy as np
 import pytest
 
-from htcore import baselines, data, models, params, shape, theory, train
+from htcore import baselines, data, models, mp, params, theory, train
 
 PAPER = dict(d=1000, h=1500, n=2000)
 SMALL = dict(d=200, h=300, n=400)
@@ -137,9 +137,9 @@ def test_detection_threshold_is_the_project_rule():
     assert theory.detection_threshold(h, d) / edge == pytest.approx(1.0219, abs=1e-4)
     assert theory.tau_detect(h, d) / h == pytest.approx(1.0975, rel=2e-3)
     assert theory.spiked_lambda1(theory.tau_detect(h, d), h, d) == pytest.approx(theory.detection_threshold(h, d))
-    # the same threshold as htcore.shape.fit_mp on a pure-noise matrix of variance 2
+    # the same threshold as htcore.mp.fit_mp on a pure-noise matrix of variance 2
     W = math.sqrt(2.0) * np.random.default_rng(3).standard_normal((300, 200))
-    fit = shape.fit_mp(np.linalg.eigvalsh(W.T @ W), 300, 200)
+    fit = mp.fit_mp(np.linalg.eigvalsh(W.T @ W), 300, 200)
     assert fit.n_spikes == 0
     assert fit.spike_threshold == pytest.approx(theory.detection_threshold(300, 200, 2.0), rel=0.02)
 
