@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from test_config_errors import MALFORMED, SYNTAX, TINY_TEXT, _d, _exp, _grid, _set, _text, config_text  # noqa: E402
 from test_config_silent import SILENT, _drop_exp, _edits  # noqa: E402
-from conftest import smk  # noqa: E402
+from helpers import smk  # noqa: E402
 from htcore import device as hd  # noqa: E402
 
 OUTCOMES = ["clear one-line error", "traceback", "unclear error", "crash inside a job",
