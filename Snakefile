@@ -6,13 +6,13 @@ import sys
 
 import yaml
 
-import htcore.config as hc
+from htcore.configfile import ConfigError, read_config_files
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-# Read every config file ourselves before `configfile:` merges them (htcore.config.
+# Read every config file ourselves before `configfile:` merges them (htcore.configfile.
 # read_config_files): config.yaml, and each --configfile (workflow.configfiles holds
 # those here). A YAML syntax error in config.yaml names its file, line and column
 # (Snakemake's loader says only "not valid JSON or YAML"); a key written twice, or one
@@ -22,8 +22,8 @@ min_version("9.0")
 # The full validation is in workflow/rules/common.smk.
 try:
     with open(workflow.source_path("workflow/schemas/config.schema.yaml")) as _f:
-        hc.read_config_files("config.yaml", workflow.configfiles, yaml.safe_load(_f))
-except hc.ConfigError as e:
+        read_config_files("config.yaml", workflow.configfiles, yaml.safe_load(_f))
+except ConfigError as e:
     sys.exit(f"Invalid configuration: {e}")
 
 

@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from test_config_errors import MALFORMED, SYNTAX, TINY_TEXT, _d, _exp, _grid, _set, _text, config_text  # noqa: E402
 from test_config_silent import SILENT, _drop_exp, _edits  # noqa: E402
-from conftest import smk  # noqa: E402
-from htcore import config as hc  # noqa: E402
+from helpers import smk  # noqa: E402
+from htcore import device as hd  # noqa: E402
 
 OUTCOMES = ["clear one-line error", "traceback", "unclear error", "crash inside a job",
             "harmless acceptance", "silently wrong"]
@@ -108,7 +108,7 @@ MORE_ERRORS = {
 }
 # issue 21: parameters no run uses, experiment names, weak messages (tests/test_config_silent.py)
 MORE_ERRORS.update({name: (edit, key) for name, (edit, key, _) in SILENT.items()})
-if hc._cuda_problem() is not None:  # with a usable GPU here, device: cuda is a valid config
+if hd._cuda_problem() is not None:  # with a usable GPU here, device: cuda is a valid config
     MORE_ERRORS["device cuda without a GPU"] = (_set("device", "cuda"), "device")
 
 #: config-file cases: name -> (config.yaml text or None, {extra file: text}, snakemake

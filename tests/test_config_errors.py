@@ -1,7 +1,7 @@
 """Malformed configs: each one stops before any job with one line naming the key.
 
 Every case is tests/configs/tiny.yaml with one small edit, written to a file and read
-the way the workflow reads it (htcore.config.load_config_file, then load_study).
+the way the workflow reads it (htcore.configfile.load_config_file, then load_study).
 ``MALFORMED`` is also the core of benchmarks/malformed_configs.py, which runs the
 cases through ``snakemake -n``."""
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from htcore.config import ConfigError, load_config_file, load_study
+from htcore.config import load_study
+from htcore.configfile import ConfigError, load_config_file
 from helpers import smk
 
 ROOT = Path(__file__).resolve().parents[1]

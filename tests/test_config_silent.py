@@ -24,7 +24,9 @@ import pytest
 import yaml
 
 import htcore.config as hc
-from htcore.config import ConfigError, load_config_file, load_study
+import htcore.device as hd
+from htcore.config import load_study
+from htcore.configfile import ConfigError, load_config_file
 from helpers import smk
 from test_config_errors import TINY_TEXT, _exp, _grid, _set, config_text
 
@@ -248,25 +250,25 @@ def test_dry_run_plans_an_experiment_of_seeds_only(tmp_path):
 # --------------------------------------------------------------------------- device
 
 def test_device_cuda_without_a_gpu_is_refused_in_one_line(monkeypatch):
-    monkeypatch.setattr(hc, "_cuda_problem", lambda: "torch sees no usable GPU here")
+    monkeypatch.setattr(hd, "_cuda_problem", lambda: "torch sees no usable GPU here")
     with pytest.raises(ConfigError) as info:
-        hc.check_device("cuda")
+        hd.check_device("cuda")
     msg = str(info.value)
     assert msg.startswith("device: cuda") and "\n" not in msg
     assert "device: auto" in msg and "device: cpu" in msg
 
 
 def test_device_cuda_with_a_gpu_and_other_devices_are_accepted(monkeypatch):
-    monkeypatch.setattr(hc, "_cuda_problem", lambda: None)
-    hc.check_device("cuda")
-    monkeypatch.setattr(hc, "_cuda_problem", lambda: pytest.fail("probed the GPU for cpu/auto"))
-    hc.check_device("cpu")
-    hc.check_device("auto")
+    monkeypatch.setattr(hd, "_cuda_problem", lambda: None)
+    hd.check_device("cuda")
+    monkeypatch.setattr(hd, "_cuda_problem", lambda: pytest.fail("probed the GPU for cpu/auto"))
+    hd.check_device("cpu")
+    hd.check_device("auto")
 
 
 def test_cuda_problem_agrees_with_torch():
     torch = pytest.importorskip("torch")
-    assert (hc._cuda_problem() is None) == torch.cuda.is_available()
+    assert (hd._cuda_problem() is None) == torch.cuda.is_available()
 
 
 @pytest.mark.parametrize("argv, env, elsewhere", [
@@ -281,7 +283,7 @@ def test_cuda_problem_agrees_with_torch():
     (["snakemake", "-n"], {"SNAKEMAKE_PROFILE": "mycluster"}, True),
 ])
 def test_jobs_may_run_elsewhere_reads_the_command_line(argv, env, elsewhere):
-    assert hc.jobs_may_run_elsewhere(argv, env) is elsewhere
+    assert hd.jobs_may_run_elsewhere(argv, env) is elsewhere
 
 
 @pytest.mark.parametrize("settings, elsewhere", [
@@ -290,14 +292,14 @@ def test_jobs_may_run_elsewhere_reads_the_command_line(argv, env, elsewhere):
 def test_the_default_workflow_profile_counts_when_no_other_is_named(tmp_path, settings, elsewhere):
     if settings is not None:
         (tmp_path / "config.yaml").write_text(settings)
-    assert hc.jobs_may_run_elsewhere(["snakemake", "-n"], {}, tmp_path) is elsewhere
+    assert hd.jobs_may_run_elsewhere(["snakemake", "-n"], {}, tmp_path) is elsewhere
     named = ["snakemake", "--workflow-profile", "none"]
-    assert hc.jobs_may_run_elsewhere(named, {}, tmp_path) is False  # not read when another is named
+    assert hd.jobs_may_run_elsewhere(named, {}, tmp_path) is False  # not read when another is named
 
 
 @pytest.mark.slow
 def test_dry_run_refuses_device_cuda_without_a_gpu(tmp_path):
-    if hc._cuda_problem() is None:
+    if hd._cuda_problem() is None:
         pytest.skip("this machine has a usable GPU")
     (tmp_path / "config.yaml").write_text(config_text(_set("device", "cuda")))
     out = _dry(tmp_path)

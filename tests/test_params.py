@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from htcore import params as P
-from htcore.config import ConfigError, full_schema, load_study
+from htcore.config import load_study
+from htcore.configfile import ConfigError, full_schema
 
 from helpers import ROOT
 
@@ -66,7 +67,8 @@ def test_adding_a_parameter_is_one_declaration(tmp_path, tiny_config):
     tiny_config["experiments"]["lr_sweep"]["grid"]["dummy_width"] = [2, 5]
     script = textwrap.dedent(f"""
         import json, sys, yaml
-        from htcore.config import ConfigError, load_study
+        from htcore.config import load_study
+        from htcore.configfile import ConfigError
         from htcore.params import markdown_table
         cfg, schema = json.loads(sys.argv[1]), yaml.safe_load(open({str(ROOT / "workflow/schemas/config.schema.yaml")!r}))
         study = load_study(cfg, schema)

@@ -274,7 +274,7 @@ fi
 if [[ ${STUDY_FAIL:-1} != 0 ]]; then
     # CUDA_VISIBLE_DEVICES= hides any GPU (the jobs inherit the environment), so
     # `device: cuda` fails the same way on a machine that has one. A local run
-    # refuses it at plan time (htcore.config.check_device); with a profile the jobs
+    # refuses it at plan time (htcore.device.check_device); with a profile the jobs
     # may run on GPU nodes, so it is planned, and train fails inside its group job.
     CUDA_VISIBLE_DEVICES= run_smk fail "$work/fail.log" --workflow-profile "$profile" --retries 0 \
         --slurm-init-seconds-before-status-checks 2 "${status_cmd[@]}" results/lr_sweep/table.parquet

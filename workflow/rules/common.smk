@@ -12,6 +12,8 @@ from snakemake.common import overwrite_function_params
 
 import htcore.config as hc
 from htcore.cli import command
+from htcore.configfile import ConfigError
+from htcore.device import check_device, jobs_may_run_elsewhere
 from htcore.figures import figure_names, figure_tables
 from htcore.plan import Plan, code_hash
 from htcore.stages import STAGES
@@ -20,7 +22,7 @@ from htcore import claims as hc_claims
 
 def _load_study():
     """The validated study, or exit with one line naming the key. (The Snakefile has
-    read each config file before Snakemake merged them: htcore.config.read_config_files.)
+    read each config file before Snakemake merged them: htcore.configfile.read_config_files.)
     `device: cuda` needs a GPU here when the jobs run here (not under a cluster
     executor or profile, nor inside a cluster job, which checks for itself)."""
     with open(workflow.source_path("../schemas/config.schema.yaml")) as f:
@@ -28,10 +30,10 @@ def _load_study():
     try:
         study = hc.load_study(config, schema)
         default_profile = os.path.join(workflow.basedir, "profiles", "default")
-        if not (workflow.remote_exec or hc.jobs_may_run_elsewhere(sys.argv, os.environ, default_profile)):
-            hc.check_device(study.device)
+        if not (workflow.remote_exec or jobs_may_run_elsewhere(sys.argv, os.environ, default_profile)):
+            check_device(study.device)
         return study
-    except hc.ConfigError as e:
+    except ConfigError as e:
         sys.exit(f"Invalid configuration: {e}")
 
 
