@@ -56,10 +56,74 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from htcore.io import load_npz, read_table, save_npz, to_json, write_table
+from htcore.io import Schema, load_npz, read_table, save_npz, to_json, write_table
 from htcore.params import RunParams
+from htcore.spectra import SUMMARY_COLUMNS
 
 MB = 2**20
+
+
+# ------------------------------------------------------ what each file holds
+
+# Each file a stage writes is declared here, beside its writer, as an htcore.io.Schema
+# (its columns or arrays in the order written, and the dtypes the writer fixes);
+# ``htcore check`` checks the files against it, the experiment tables' writers pass
+# their columns through it, and tests/test_schemas.py compares what each per-run
+# writer writes with it. (The data file's: htcore.data.DATA_FILE; the experiment
+# table's: htcore.collect.table_schema; the claims': htcore.claims.COLUMNS.)
+
+#: The keys of a run's tables (``_keys``), and of an evaluation's.
+RUN_KEYS = Schema(("experiment", "train_id", "seed"), {"seed": np.int64})
+EVAL_KEYS = Schema(("experiment", "eval_id", "train_id", "seed"), {"seed": np.int64})
+
+#: ``weights.npz`` (train): W and a at the probe steps, and where the run diverged.
+WEIGHTS = Schema(("probe_steps", "W", "a", "diverged", "first_bad_step"),
+                 {"probe_steps": np.int64, "W": np.float32, "a": np.float32, "diverged": np.bool_,
+                  "first_bad_step": np.int64})
+#: ``trace.parquet`` (train): one row per step.
+TRACE = RUN_KEYS + Schema(("step", "student_loss", "lr", "diverged", "first_bad_step", "device"),
+                          {"step": np.int64, "student_loss": np.float64, "lr": np.float64, "diverged": np.bool_,
+                           "first_bad_step": np.int64})
+#: An ESD's rows after the keys: one per eigenvalue.
+_ESD_ROWS = Schema(("step", "index", "eigenvalue"), {"step": np.int64, "index": np.int64, "eigenvalue": np.float64})
+#: ``esd.parquet`` (spectrum; the experiment's esd.parquet, htcore.collect.esd, too).
+ESD = RUN_KEYS + _ESD_ROWS
+#: ``feature_esd.parquet`` (evaluate; the experiment's too, htcore.collect.feature_esd).
+FEATURE_ESD = EVAL_KEYS + _ESD_ROWS
+#: ``summary.parquet`` (spectrum) after the keys and step: htcore.spectra's summaries and update_norm.
+SUMMARY_FIELDS = SUMMARY_COLUMNS + ("update_norm",)
+SUMMARY = RUN_KEYS + Schema(("step",) + SUMMARY_FIELDS, {"step": np.int64})
+#: ``tails.parquet`` (tails) after the keys and step: htcore.shape.tail_summary's row
+#: without lambda_max (in the summary already), its bootstrap seed as boot_seed.
+_FIT = ("alpha", "xmin", "xmin_index", "n_tail", "D", "se", "alphahat", "status")
+TAIL_FIELDS = (("n_eigs",) + tuple(f"hill_{f}" for f in _FIT) + tuple(f"ks_{f}" for f in _FIT)
+               + ("mp_sigma2", "mp_lambda_minus", "mp_lambda_plus", "mp_edge_margin", "mp_spike_threshold", "mp_ks",
+                  "mp_bulk_fraction_inside", "mp_mass_fraction_outside", "mp_edge_span", "mp_strip_rounds",
+                  "mp_status", "n_spikes", "n_detached", "n_edge", "shape_label", "bootstrap", "n_boot",
+                  "boot_seed", "ks_gof_p", "ks_alpha_ci_low", "ks_alpha_ci_high")
+               + tuple(f"llr_{alt}_{x}" for alt in ("exponential", "lognormal", "truncated_power_law")
+                       for x in ("R", "p")))
+TAILS = RUN_KEYS + Schema(("step",) + TAIL_FIELDS, {"step": np.int64})
+#: ``surgery.parquet`` (surgery; the experiment's too): one row per snapshot and variant.
+SURGERY = EVAL_KEYS + Schema(
+    ("step", "variant", "test_loss", "zero_loss", "reg_lambda_used", "tail_mass", "control_mass", "n_detached",
+     "n_edge", "has_tail"),
+    {"step": np.int64, "variant": str, "test_loss": np.float64, "zero_loss": np.float64,
+     "reg_lambda_used": np.float64, "tail_mass": np.float64, "control_mass": np.float64, "n_detached": np.int64,
+     "n_edge": np.int64, "has_tail": np.bool_})
+
+
+def eval_schema(k: int = 1) -> Schema:
+    """``eval.parquet`` (evaluate) of a run whose teacher has ``k`` directions: the
+    read-out metrics (htcore.evaluate.metric_names(k)) and the loss baselines
+    (htcore.baselines.COLUMNS) per snapshot. k = 1: the columns every run's has."""
+    from htcore.baselines import COLUMNS as BASELINES
+    from htcore.evaluate import metric_names
+
+    metrics = metric_names(k)
+    return EVAL_KEYS + Schema(("step", "diverged", "first_bad_step") + metrics + BASELINES,
+                              {"step": np.int64, "diverged": np.bool_, "first_bad_step": np.int64,
+                               **{m: np.float64 for m in metrics}})
 
 
 # ------------------------------------------------------------------ helpers
@@ -144,6 +208,10 @@ def _long(parts: list[dict[str, np.ndarray]], dtypes: Mapping[str, Any]) -> dict
 SV_COLUMNS = {"step": np.int64, "next_step": np.int64, "index": np.int64, "singular_value": np.float64}
 OVERLAP_COLUMNS = {"step": np.int64, "next_step": np.int64, "which": str, "i": np.int64, "j": np.int64,
                    "overlap": np.float64}
+#: ``update_sv.parquet`` / ``overlaps.parquet`` (spectrum): the run's keys, then
+#: SV_COLUMNS / OVERLAP_COLUMNS (htcore.updates; the experiment's tables of the same names too).
+UPDATE_SV = RUN_KEYS + Schema(tuple(SV_COLUMNS), SV_COLUMNS)
+OVERLAPS = RUN_KEYS + Schema(tuple(OVERLAP_COLUMNS), OVERLAP_COLUMNS)
 
 
 def spectrum(spec: Mapping[str, Any], weights: str, esd: str, summary: str, update_sv: str,
@@ -284,7 +352,7 @@ def collect(spec: Mapping[str, Any], evals: list[str], summaries: list[str], tai
 
     runs = expand_experiment(spec["source"]).run_table()
     write_frame(table, c.table(runs, evals, summaries, tails, traces))
-    write_frame(esd_table, c.esd(runs, esds))
+    write_frame(esd_table, ESD.frame(c.esd(runs, esds)))
 
 
 def collect_updates(spec: Mapping[str, Any], update_svs: list[str], overlaps: list[str], feature_esds: list[str],
@@ -295,9 +363,9 @@ def collect_updates(spec: Mapping[str, Any], update_svs: list[str], overlaps: li
     from htcore.io import write_frame
 
     runs = expand_experiment(spec["source"]).run_table()
-    write_frame(sv_table, c.concat(update_svs))
-    write_frame(overlaps_table, c.concat(overlaps))
-    write_frame(feature_table, c.feature_esd(runs, feature_esds))
+    write_frame(sv_table, UPDATE_SV.frame(c.concat(update_svs)))
+    write_frame(overlaps_table, OVERLAPS.frame(c.concat(overlaps)))
+    write_frame(feature_table, FEATURE_ESD.frame(c.feature_esd(runs, feature_esds)))
 
 
 def collect_surgery(spec: Mapping[str, Any], surgeries: list[str], surgery_table: str) -> None:
@@ -306,8 +374,8 @@ def collect_surgery(spec: Mapping[str, Any], surgeries: list[str], surgery_table
     from htcore.io import write_frame
 
     frame = c.concat(surgeries)
-    write_frame(surgery_table, frame.sort_values(["eval_id", "step", "variant"], kind="stable")
-                .reset_index(drop=True))
+    write_frame(surgery_table, SURGERY.frame(frame.sort_values(["eval_id", "step", "variant"], kind="stable")
+                                             .reset_index(drop=True)))
 
 
 def figure(spec: Mapping[str, Any], tables: list[str], png: str, pdf: str) -> None:
