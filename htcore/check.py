@@ -19,9 +19,10 @@ Each file is then checked from itself and, where Snakemake recorded them, from t
 files its job read (an input that is damaged itself, or newer, is skipped: it is
 reported under its own name, or the file is rebuilt by ``snakemake all`` anyway):
 
-* it loads, and holds the arrays / columns its writer puts there (:data:`COLUMNS`,
-  :data:`DATA_ARRAYS`, :data:`WEIGHT_ARRAYS`); a data file holds the teacher as
-  ``beta`` (k = 1) or ``B`` (d, k > 1), htcore.data;
+* it loads, and holds the arrays / columns its writer puts there: the declaration the
+  writer passes them through (:data:`SCHEMAS`: htcore.stages, htcore.data.DATA_FILE,
+  htcore.collect.table_schema, htcore.claims.COLUMNS); a data file holds the teacher
+  as ``beta`` (k = 1) or ``B`` (d, k > 1);
 * shapes agree: a data file's arrays with each other, a run's W snapshots are
   (k, h, d) with k = len(probe_steps), its ``a`` (k, h), W matches its data's W0;
 * row counts agree: per-run tables have one row per probe step of the run's
@@ -58,57 +59,40 @@ from typing import Callable
 
 import numpy as np
 
-from htcore import baselines, claims, evaluate, shape, spectra, stages, theory
-from htcore.io import ArtifactError, load_npz, read_table
+from htcore import claims, collect, shape, stages
+from htcore.data import DATA_FILE
+from htcore.io import ArtifactError, Schema, load_npz, read_table
 
 #: how many jobs the printed ``snakemake`` commands run at once
 JOBS = 8
 
-KEYS = ("experiment", "train_id", "seed", "step")
-
-#: Arrays of a data file (htcore.stages.data, htcore.data.generate), besides the
-#: teacher: ``beta`` (d,) for k = 1 or ``B`` (d, k) for k > 1.
-DATA_ARRAYS = ("X", "y", "X_probe", "y_probe", "W0", "a0")
-TEACHER_ARRAYS = ("beta", "B")
-#: Arrays of a run's weights (htcore.stages.train).
-WEIGHT_ARRAYS = ("probe_steps", "W", "a", "diverged", "first_bad_step")
-
-_ESD = ("index", "eigenvalue")
-_SURGERY = ("eval_id", "variant", "test_loss", "zero_loss", "reg_lambda_used", "n_detached", "n_edge",
-            "has_tail", "tail_mass")
-
-#: The columns each table must have, by (rule, output name). Where the writer declares
-#: them (a module-level tuple beside the code that writes them) they are taken from
-#: there; the others are spelled here until their writer declares them (see the
-#: comment on each).
-COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {
-    # htcore.stages.train (no declaration yet)
-    ("train", "trace"): KEYS + ("student_loss", "lr", "diverged", "first_bad_step", "device"),
-    # htcore.stages._write_esd (no declaration yet)
-    ("spectrum", "esd"): KEYS + _ESD,
-    # htcore.spectra.SUMMARY_COLUMNS, plus update_norm (htcore.stages.spectrum)
-    ("spectrum", "summary"): KEYS + spectra.SUMMARY_COLUMNS + ("update_norm",),
-    # htcore.stages.SV_COLUMNS / OVERLAP_COLUMNS
-    ("spectrum", "update_sv"): KEYS + tuple(c for c in stages.SV_COLUMNS if c not in KEYS),
-    ("spectrum", "overlaps"): KEYS + tuple(c for c in stages.OVERLAP_COLUMNS if c not in KEYS),
-    # htcore.shape.tail_summary (no declaration yet: the columns the tables and claims use)
-    ("tails", "table"): KEYS + ("n_eigs", "hill_alpha", "ks_alpha", "mp_lambda_plus", "n_spikes", "shape_label"),
-    # htcore.evaluate.METRICS, htcore.baselines.COLUMNS; keys from htcore.stages.evaluate
-    ("evaluate", "out"): KEYS + ("eval_id", "diverged", "first_bad_step") + evaluate.METRICS + baselines.COLUMNS,
-    ("evaluate", "feature_esd"): KEYS + ("eval_id",) + _ESD,
-    # htcore.stages.surgery (no declaration yet)
-    ("surgery", "out"): KEYS + _SURGERY,
-    # htcore.collect.table (no declaration yet) with the declared metric, summary and theory columns
-    ("collect", "table"): KEYS + ("eval_id", "diverged", "first_bad_step") + evaluate.METRICS + baselines.COLUMNS
-    + spectra.SUMMARY_COLUMNS + ("shape_label", "student_loss", "device", "train_state") + theory.COLUMNS,
-    ("collect", "esd_table"): KEYS + _ESD,
-    ("collect_updates", "sv_table"): KEYS + tuple(c for c in stages.SV_COLUMNS if c not in KEYS),
-    ("collect_updates", "overlaps_table"): KEYS + tuple(c for c in stages.OVERLAP_COLUMNS if c not in KEYS),
-    ("collect_updates", "feature_table"): KEYS + ("eval_id",) + _ESD,
-    ("collect_surgery", "surgery_table"): KEYS + _SURGERY,
-    # htcore.claims.COLUMNS
-    ("claims", "out"): claims.COLUMNS,
+#: What each table or .npz holds, by (rule, output name): the declaration its writer
+#: passes it through (htcore.io.Schema, beside the writer), not spelled here.
+SCHEMAS: dict[tuple[str, str], Schema] = {
+    ("data", "out"): DATA_FILE,
+    ("train", "weights"): stages.WEIGHTS,
+    ("train", "trace"): stages.TRACE,
+    ("spectrum", "esd"): stages.ESD,
+    ("spectrum", "summary"): stages.SUMMARY,
+    ("spectrum", "update_sv"): stages.UPDATE_SV,
+    ("spectrum", "overlaps"): stages.OVERLAPS,
+    ("tails", "table"): stages.TAILS,
+    ("evaluate", "out"): stages.eval_schema(),  # the columns of every k
+    ("evaluate", "feature_esd"): stages.FEATURE_ESD,
+    ("surgery", "out"): stages.SURGERY,
+    ("collect", "table"): collect.table_schema(),  # the columns of every experiment (no parameters)
+    ("collect", "esd_table"): stages.ESD,
+    ("collect_updates", "sv_table"): stages.UPDATE_SV,
+    ("collect_updates", "overlaps_table"): stages.OVERLAPS,
+    ("collect_updates", "feature_table"): stages.FEATURE_ESD,
+    ("collect_surgery", "surgery_table"): stages.SURGERY,
+    ("claims", "out"): Schema(claims.COLUMNS),
 }
+
+
+def _declared(a: "Artifact") -> tuple[str, ...]:
+    """The columns or arrays the writer of ``a`` declares."""
+    return SCHEMAS[a.rule, a.output].names
 
 
 class Damaged(Exception):
@@ -281,9 +265,11 @@ class _Checker:
 
     # ------------------------------------------------------------ per kind
     def check_data(self, a: Artifact) -> None:
-        z = self.npz(a, DATA_ARRAYS)
-        teacher = [k for k in TEACHER_ARRAYS if k in z]
-        _require(len(teacher) == 1, "no array beta or B (the teacher)" if not teacher else "both beta and B")
+        declared = SCHEMAS[a.rule, a.output]
+        z = self.npz(a, declared.names)
+        teacher = [k for k in declared.one_of if k in z]
+        _require(len(teacher) == 1, f"no array {' or '.join(declared.one_of)} (the teacher)" if not teacher
+                 else f"both {' and '.join(teacher)}")
         X, W0 = z["X"], z["W0"]
         _require(X.ndim == 2 and W0.ndim == 2, f"X has shape {X.shape}, W0 {W0.shape}: expected matrices")
         (n, d), h = X.shape, W0.shape[0]
@@ -297,13 +283,13 @@ class _Checker:
         expected = {"y": (n,), "X_probe": (n, d), "y_probe": (n,), "W0": (h, d), "a0": (h,)}
         for k, want in expected.items():
             _require(z[k].shape == want, f"{k} has shape {z[k].shape}, expected {want}")
-        bad = [k for k in (*teacher, *DATA_ARRAYS) if not np.all(np.isfinite(z[k]))]
+        bad = [k for k in (*teacher, *declared.names) if not np.all(np.isfinite(z[k]))]
         _require(not bad, f"non-finite values in {', '.join(bad)}")
         _require(np.allclose(B.T @ B, np.eye(B.shape[1]), atol=1e-6),
                  f"the teacher's direction{'s are not orthonormal' if B.shape[1] > 1 else ' is not a unit vector'}")
 
     def check_weights(self, a: Artifact) -> None:
-        z = self.npz(a, WEIGHT_ARRAYS)
+        z = self.npz(a, _declared(a))
         steps, W, A = z["probe_steps"], z["W"], z["a"]
         _require(steps.ndim == 1 and np.issubdtype(steps.dtype, np.integer), "probe_steps is not a list of steps")
         _require(bool(np.all(np.diff(steps) > 0)) and (len(steps) == 0 or steps[0] >= 0),
@@ -321,7 +307,7 @@ class _Checker:
             _require(W.shape[1:] == w0.shape, f"W snapshots are {W.shape[1:]}, its data's W0 {w0.shape}")
 
     def check_trace(self, a: Artifact) -> None:
-        t = self.table(a, COLUMNS[a.rule, a.output])
+        t = self.table(a, _declared(a))
         n = len(t["step"])
         _require(n > 0 and np.array_equal(t["step"], np.arange(n)), "steps are not 0, 1, ..., steps")
         fb = t["first_bad_step"]
@@ -335,7 +321,7 @@ class _Checker:
         """A per-run table with one row (or ``rows_per_step``) per probe step of the
         run's weights (its job's input), less the steps its spec leaves to the seed's
         initial run."""
-        t = self.table(a, COLUMNS[a.rule, a.output])
+        t = self.table(a, _declared(a))
         _require(len(set(t["train_id"])) <= 1, "rows of more than one run")
         for weights in self.upstream(a, "train", "weights"):
             w = self.npz(weights)
@@ -361,7 +347,7 @@ class _Checker:
         self._per_step(a, finite=("train_loss", "test_loss"))
 
     def check_tails(self, a: Artifact) -> None:
-        t = self.table(a, COLUMNS[a.rule, a.output])
+        t = self.table(a, _declared(a))
         labels = set(t["shape_label"].astype(str)) - set(shape.LABELS)
         _require(not labels, f"shape_label {', '.join(sorted(labels))} is none of htcore.shape.LABELS")
         for esd in self.upstream(a, "spectrum", "esd"):
@@ -370,7 +356,7 @@ class _Checker:
                      f"steps {t['step'].tolist()} differ from its ESD's {want.tolist()}")
 
     def check_table(self, a: Artifact) -> None:
-        self.table(a, COLUMNS[a.rule, a.output])
+        self.table(a, _declared(a))
 
     def _experiment_table(self, a: Artifact, id_col: str, rule: str, output: str,
                           shared_rows: Callable[[str], int]) -> dict:
@@ -378,7 +364,7 @@ class _Checker:
         and older), plus the rows of the steps it shares with its initial run
         (``shared_rows`` per shared step). Runs whose own table Snakemake did not
         record, or that is damaged or newer, are not compared."""
-        t = self.table(a, COLUMNS[a.rule, a.output])
+        t = self.table(a, _declared(a))
         sources = {}
         for src in self.upstream(a, rule, output):
             run_id = _spec(self.file(src)).get(id_col)
@@ -399,7 +385,7 @@ class _Checker:
         self._experiment_table(a, "eval_id", "evaluate", "out", lambda run_id: 1)
 
     def check_experiment_esd(self, a: Artifact) -> None:
-        t = self.table(a, COLUMNS[a.rule, a.output])
+        t = self.table(a, _declared(a))
         ids, steps = t["train_id"].astype(str), t["step"]
 
         def per_step(run_id: str) -> int:
@@ -415,7 +401,7 @@ class _Checker:
         self._experiment_table(a, "train_id", "spectrum", "overlaps", lambda run_id: 0)
 
     def check_claims(self, a: Artifact) -> None:
-        t = self.table(a, COLUMNS[a.rule, a.output])
+        t = self.table(a, _declared(a))
         odd = set(t["verdict"].astype(str)) - set(claims.VERDICTS)
         _require(not odd, f"verdict {', '.join(sorted(odd))} is none of htcore.claims.VERDICTS")
 

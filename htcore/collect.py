@@ -35,9 +35,29 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from htcore.io import Schema
 from htcore.state import add_state
 
 KEYS = ["experiment", "train_id", "seed", "step"]
+#: The trace's columns a table takes (htcore.stages.TRACE).
+TRACE_COLUMNS = ("student_loss", "device")
+
+
+def table_schema(params: Sequence[str] = (), k: int = 1) -> Schema:
+    """The columns of ``table.parquet`` (:func:`table`): the evaluation's keys, the
+    runs' parameters ``params`` (alphabetical), the rest of its evaluation table
+    (htcore.stages.eval_schema(k), ``k`` the most teacher directions of its runs),
+    of its spectral summary and tail fits (htcore.stages.SUMMARY, TAILS), of its
+    trace (:data:`TRACE_COLUMNS`), the training state (htcore.state.COLUMNS) and the
+    theory (htcore.theory.COLUMNS). Without arguments: the columns every experiment
+    table has. Their order is the join's: with teachers of several k, the columns of
+    k > 1 (sim_mean, sim_cos_*) come where the first evaluation that has them puts them."""
+    from htcore import stages, state, theory
+
+    front = stages.EVAL_KEYS.names
+    rest = tuple(c for part in (stages.eval_schema(k), stages.SUMMARY, stages.TAILS) for c in part.names
+                 if c not in front and c != "step")
+    return Schema(front + tuple(params) + ("step",) + rest + TRACE_COLUMNS + state.COLUMNS + theory.COLUMNS)
 
 
 def concat(paths: Sequence[str]) -> pd.DataFrame:
@@ -89,7 +109,9 @@ def _param_columns(runs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 def table(runs: Sequence[Mapping[str, Any]], eval_paths: Sequence[str], summary_paths: Sequence[str],
           tails_paths: Sequence[str], trace_paths: Sequence[str]) -> pd.DataFrame:
     """Join evaluations (with every parameter), spectral summaries, tail fits and
-    shape labels, and traces."""
+    shape labels, and traces (the columns of :func:`table_schema`)."""
+    from htcore.stages import teacher
+
     shared = [r for r in runs if r["init_eval_id"]]
     trace = concat(trace_paths)
     first_bad = trace.groupby("train_id")["first_bad_step"].first()
@@ -105,12 +127,14 @@ def table(runs: Sequence[Mapping[str, Any]], eval_paths: Sequence[str], summary_
     ev = ev[front + [c for c in params.columns if c != "eval_id"]
             + [c for c in ev.columns if c not in front and c not in params.columns]]
     out = (ev.merge(spec, on=KEYS, how="left", validate="many_to_one")
-             .merge(trace[KEYS + ["student_loss", "device"]], on=KEYS, how="left", validate="many_to_one"))
+             .merge(trace[KEYS + list(TRACE_COLUMNS)], on=KEYS, how="left", validate="many_to_one"))
     if len(out) != len(ev):
         raise RuntimeError("collect: join changed the number of rows")
     out = add_state(out, trace)
     out = add_theory(out, runs)
-    return out.sort_values(["eval_id", "step"], kind="stable").reset_index(drop=True)
+    schema = table_schema([c for c in params.columns if c != "eval_id"],
+                          max((teacher(r["params"])["k"] for r in runs), default=1))
+    return schema.frame(out.sort_values(["eval_id", "step"], kind="stable").reset_index(drop=True), keep_order=True)
 
 
 def add_theory(table: pd.DataFrame, runs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

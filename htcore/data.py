@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from htcore.io import Schema
 from htcore.models import Teacher, link_fn, softplus  # noqa: F401  (softplus: public here since v0.1)
 
 STREAMS = {
@@ -117,6 +118,14 @@ def generate(seed: int, d: int, h: int, n: int, n_test: int | None, label_noise_
     out["W0"] = rng(seed, "W0").standard_normal((h, d), dtype=np.float32)
     out["a0"] = rng(seed, "a0").standard_normal(h, dtype=np.float32)
     return out
+
+
+#: The arrays of the workflow's data file (htcore.stages.data: :func:`generate` without
+#: a test set), in the order written: the teacher first, ``beta`` (d,) for k = 1 or
+#: ``B`` (d, k) for k > 1, then the training and probe sets and the initial weights.
+DATA_FILE = Schema(("X", "y", "X_probe", "y_probe", "W0", "a0"),
+                   {"beta": np.float64, "B": np.float64, "X": np.float32, "y": np.float32, "X_probe": np.float32,
+                    "y_probe": np.float32, "W0": np.float32, "a0": np.float32}, one_of=("beta", "B"))
 
 
 def test_set(seed: int, d: int, n_test: int, label_noise_std: float,

@@ -9,6 +9,11 @@ the file gets the mode the umask allows (as ``open`` would give it), and a faile
 write (disk full, ...) removes its temporary file. Readers turn any failure to parse
 an artifact into one :class:`ArtifactError` that names the file and the way out, and
 the mappings they return name the file when an expected array or column is missing.
+
+What a file holds is declared once, beside the code that writes it, as a
+:class:`Schema` (its columns or arrays, in the order written, and the dtypes its
+writer fixes); the writer passes what it writes through it, and ``htcore check``
+(:mod:`htcore.check`) checks the files against the same declarations.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import math
 import os
 import tempfile
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -67,6 +72,69 @@ class Arrays(dict):
 
     def __missing__(self, key: str):
         raise ArtifactError(self.path, f"no {self.what} {key!r}; has {', '.join(self) or 'none'}")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What one file holds: its columns (a Parquet table) or arrays (an .npz).
+
+    ``names`` in the order written; ``dtypes`` the NumPy dtype of each column or
+    array whose dtype the writer fixes (a text column: ``str``); ``one_of`` names of
+    which the file holds exactly one, written first (a data file's teacher, ``beta``
+    or ``B``). ``a + b`` appends ``b``'s names (a Schema or a tuple) to ``a``'s.
+
+    A writer passes what it writes through :meth:`ordered` (a dict of columns or
+    arrays) or :meth:`frame` (a pandas DataFrame), so that it cannot write anything
+    else; ``htcore check`` checks a file against the same declaration.
+    """
+
+    names: tuple[str, ...]
+    dtypes: Mapping[str, Any] = field(default_factory=dict)
+    one_of: tuple[str, ...] = ()
+
+    def __add__(self, other: "Schema | tuple[str, ...]") -> "Schema":
+        other = other if isinstance(other, Schema) else Schema(tuple(other))
+        return Schema(self.names + other.names, {**self.dtypes, **other.dtypes}, self.one_of + other.one_of)
+
+    def _expected(self, have: Iterable[str]) -> list[str]:
+        """The declared names, in order, given the names at hand (which of ``one_of``)."""
+        have = list(have)
+        chosen = [n for n in self.one_of if n in have]
+        if self.one_of and len(chosen) != 1:
+            raise ValueError(f"exactly one of {', '.join(self.one_of)} expected, got {', '.join(chosen) or 'none'}")
+        return chosen + list(self.names)
+
+    def _same(self, have: Iterable[str]) -> list[str]:
+        have = list(have)
+        want = self._expected(have)
+        missing = [n for n in want if n not in have]
+        extra = [n for n in have if n not in want]
+        if missing or extra or len(set(have)) != len(have):
+            raise ValueError("not the declared names: "
+                             + "; ".join(f"{what} {', '.join(names)}" for what, names in
+                                         (("missing", missing), ("not declared", extra)) if names)
+                             + ("; names repeated" if len(set(have)) != len(have) else ""))
+        return want
+
+    def ordered(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` (name -> column or array) in the declared order; ValueError if
+        the names are not the declared ones, or a declared dtype is not the one at hand."""
+        want = self._same(values)
+        for name, dtype in self.dtypes.items():
+            if name in values and not _same_dtype(np.asarray(values[name]), dtype):
+                raise ValueError(f"{name} is {np.asarray(values[name]).dtype}, declared {np.dtype(dtype)}")
+        return {n: values[n] for n in want}
+
+    def frame(self, frame, keep_order: bool = False):
+        """A DataFrame with the declared columns, in the declared order (``keep_order``:
+        in its own order); ValueError if its columns are not the declared ones."""
+        want = self._same(frame.columns)
+        return frame if keep_order or list(frame.columns) == want else frame[want]
+
+
+def _same_dtype(a: np.ndarray, dtype: Any) -> bool:
+    want = np.dtype(dtype)
+    return a.dtype == want or (want.kind == "U" and a.dtype.kind == "U")
 
 
 def _umask() -> int:

@@ -56,10 +56,83 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from htcore.io import load_npz, read_table, save_npz, to_json, write_table
+from htcore.io import Schema, load_npz, read_table, save_npz, to_json, write_table
 from htcore.params import RunParams
+from htcore.spectra import SUMMARY_COLUMNS
 
 MB = 2**20
+
+
+# ------------------------------------------------------ what each file holds
+
+# Each file a stage writes is declared here, beside its writer, as an htcore.io.Schema
+# (its columns or arrays in the order written, and the dtypes the writer fixes); the
+# writer passes what it writes through it (Schema.ordered / Schema.frame), so it can
+# write nothing else, and ``htcore check`` checks the files against it. (The data
+# file's: htcore.data.DATA_FILE; the experiment table's: htcore.collect.table_schema;
+# the claims': htcore.claims.COLUMNS.)
+
+#: The keys of a run's tables (``_keys``), and of an evaluation's.
+RUN_KEYS = Schema(("experiment", "train_id", "seed"), {"seed": np.int64})
+EVAL_KEYS = Schema(("experiment", "eval_id", "train_id", "seed"), {"seed": np.int64})
+
+#: ``weights.npz`` (train): W and a at the probe steps, and where the run diverged.
+WEIGHTS = Schema(("probe_steps", "W", "a", "diverged", "first_bad_step"),
+                 {"probe_steps": np.int64, "W": np.float32, "a": np.float32, "diverged": np.bool_,
+                  "first_bad_step": np.int64})
+#: ``trace.parquet`` (train): one row per step.
+TRACE = RUN_KEYS + Schema(("step", "student_loss", "lr", "diverged", "first_bad_step", "device"),
+                          {"step": np.int64, "student_loss": np.float64, "lr": np.float64, "diverged": np.bool_,
+                           "first_bad_step": np.int64})
+#: An ESD's rows after the keys: one per eigenvalue.
+_ESD_ROWS = Schema(("step", "index", "eigenvalue"), {"step": np.int64, "index": np.int64, "eigenvalue": np.float64})
+#: ``esd.parquet`` (spectrum; the experiment's esd.parquet, htcore.collect.esd, too).
+ESD = RUN_KEYS + _ESD_ROWS
+#: ``feature_esd.parquet`` (evaluate; the experiment's too, htcore.collect.feature_esd).
+FEATURE_ESD = EVAL_KEYS + _ESD_ROWS
+#: ``summary.parquet`` (spectrum) after the keys and step: htcore.spectra's summaries and update_norm.
+SUMMARY_FIELDS = SUMMARY_COLUMNS + ("update_norm",)
+SUMMARY = RUN_KEYS + Schema(("step",) + SUMMARY_FIELDS, {"step": np.int64})
+#: ``update_sv.parquet`` / ``overlaps.parquet`` (spectrum) after the keys (htcore.updates;
+#: the experiment's tables of the same names too).
+_SV_ROWS = Schema(("step", "next_step", "index", "singular_value"),
+                  {"step": np.int64, "next_step": np.int64, "index": np.int64, "singular_value": np.float64})
+_OVERLAP_ROWS = Schema(("step", "next_step", "which", "i", "j", "overlap"),
+                       {"step": np.int64, "next_step": np.int64, "which": str, "i": np.int64, "j": np.int64,
+                        "overlap": np.float64})
+UPDATE_SV = RUN_KEYS + _SV_ROWS
+OVERLAPS = RUN_KEYS + _OVERLAP_ROWS
+#: ``tails.parquet`` (tails) after the keys and step: htcore.shape.tail_summary's row
+#: without lambda_max (in the summary already), its bootstrap seed as boot_seed.
+_FIT = ("alpha", "xmin", "xmin_index", "n_tail", "D", "se", "alphahat", "status")
+TAIL_FIELDS = (("n_eigs",) + tuple(f"hill_{f}" for f in _FIT) + tuple(f"ks_{f}" for f in _FIT)
+               + ("mp_sigma2", "mp_lambda_minus", "mp_lambda_plus", "mp_edge_margin", "mp_spike_threshold", "mp_ks",
+                  "mp_bulk_fraction_inside", "mp_mass_fraction_outside", "mp_edge_span", "mp_strip_rounds",
+                  "mp_status", "n_spikes", "n_detached", "n_edge", "shape_label", "bootstrap", "n_boot",
+                  "boot_seed", "ks_gof_p", "ks_alpha_ci_low", "ks_alpha_ci_high")
+               + tuple(f"llr_{alt}_{x}" for alt in ("exponential", "lognormal", "truncated_power_law")
+                       for x in ("R", "p")))
+TAILS = RUN_KEYS + Schema(("step",) + TAIL_FIELDS, {"step": np.int64})
+#: ``surgery.parquet`` (surgery; the experiment's too): one row per snapshot and variant.
+SURGERY = EVAL_KEYS + Schema(
+    ("step", "variant", "test_loss", "zero_loss", "reg_lambda_used", "tail_mass", "control_mass", "n_detached",
+     "n_edge", "has_tail"),
+    {"step": np.int64, "variant": str, "test_loss": np.float64, "zero_loss": np.float64,
+     "reg_lambda_used": np.float64, "tail_mass": np.float64, "control_mass": np.float64, "n_detached": np.int64,
+     "n_edge": np.int64, "has_tail": np.bool_})
+
+
+def eval_schema(k: int = 1) -> Schema:
+    """``eval.parquet`` (evaluate) of a run whose teacher has ``k`` directions: the
+    read-out metrics (htcore.evaluate.metric_names(k)) and the loss baselines
+    (htcore.baselines.COLUMNS) per snapshot. k = 1: the columns every run's has."""
+    from htcore.baselines import COLUMNS as BASELINES
+    from htcore.evaluate import metric_names
+
+    metrics = metric_names(k)
+    return EVAL_KEYS + Schema(("step", "diverged", "first_bad_step") + metrics + BASELINES,
+                              {"step": np.int64, "diverged": np.bool_, "first_bad_step": np.int64,
+                               **{m: np.float64 for m in metrics}})
 
 
 # ------------------------------------------------------------------ helpers
@@ -83,14 +156,20 @@ def _snapshots(spec: Mapping[str, Any], weights_path: str) -> tuple[dict, np.nda
 
 
 def _write_esd(path: str, spec: Mapping[str, Any], steps: np.ndarray, esds: list[np.ndarray],
-               k: int, with_eval: bool = False) -> None:
-    """One row per eigenvalue: run keys, step, index, eigenvalue (k per snapshot)."""
-    write_table(path, {
-        **_keys(spec, k * len(steps), with_eval=with_eval),
+               k: int, schema: Schema = ESD) -> None:
+    """One row per eigenvalue: run keys, step, index, eigenvalue (k per snapshot);
+    ``schema``: ESD, or FEATURE_ESD (with the evaluation's id)."""
+    write_table(path, schema.ordered({
+        **_keys(spec, k * len(steps), with_eval="eval_id" in schema.names),
         "step": np.repeat(steps.astype(np.int64), k),
         "index": np.tile(np.arange(k, dtype=np.int64), len(steps)),
         "eigenvalue": np.concatenate(esds) if esds else np.array([], dtype=np.float64),
-    }, meta={"spec": to_json(spec)})
+    }), meta={"spec": to_json(spec)})
+
+
+def _columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list]:
+    """Rows (dicts) as columns, in the rows' order of keys; no rows: ``names``, empty."""
+    return {k: [r[k] for r in rows] for k in (rows[0] if rows else names)}
 
 
 def teacher(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,7 +185,8 @@ def data(spec: Mapping[str, Any], out: str) -> None:
     from htcore import data as data_mod
 
     p = spec["params"]
-    save_npz(out, data_mod.generate(spec["seed"], p["d"], p["h"], p["n"], None, p["label_noise_std"], teacher(p)))
+    arrays = data_mod.generate(spec["seed"], p["d"], p["h"], p["n"], None, p["label_noise_std"], teacher(p))
+    save_npz(out, data_mod.DATA_FILE.ordered(arrays))
 
 
 def train(spec: Mapping[str, Any], data: str, weights: str, trace: str) -> None:
@@ -117,12 +197,12 @@ def train(spec: Mapping[str, Any], data: str, weights: str, trace: str) -> None:
 
     dev = train_mod.resolve_device(spec.get("device", "cpu"))
     res = train_mod.train(spec["params"], spec["seed"], load_npz(data), dev)
-    save_npz(weights, {
+    save_npz(weights, WEIGHTS.ordered({
         "probe_steps": res.probe_steps, "W": res.W, "a": res.a,
         "diverged": np.array(res.diverged), "first_bad_step": np.array(res.first_bad_step),
-    })
+    }))
     steps = len(res.loss)
-    write_table(trace, {
+    write_table(trace, TRACE.ordered({
         **_keys(spec, steps),
         "step": np.arange(steps, dtype=np.int64),
         "student_loss": res.loss,
@@ -130,20 +210,16 @@ def train(spec: Mapping[str, Any], data: str, weights: str, trace: str) -> None:
         "diverged": np.full(steps, res.diverged),
         "first_bad_step": np.full(steps, res.first_bad_step, dtype=np.int64),
         "device": [res.device] * steps,
-    }, meta={"spec": to_json(spec)})
+    }), meta={"spec": to_json(spec)})
     print(f"train {spec['train_id']}: diverged={res.diverged} first_bad_step={res.first_bad_step} "
           f"device={res.device}", file=sys.stderr)
 
 
-def _long(parts: list[dict[str, np.ndarray]], dtypes: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Concatenate per-part columns; with no parts, empty columns of the given dtypes."""
-    return {c: (np.concatenate([p[c] for p in parts]) if parts else np.array([])).astype(dt)
-            for c, dt in dtypes.items()}
-
-
-SV_COLUMNS = {"step": np.int64, "next_step": np.int64, "index": np.int64, "singular_value": np.float64}
-OVERLAP_COLUMNS = {"step": np.int64, "next_step": np.int64, "which": str, "i": np.int64, "j": np.int64,
-                   "overlap": np.float64}
+def _long(parts: list[dict[str, np.ndarray]], part: Schema) -> dict[str, np.ndarray]:
+    """Concatenate per-part columns (``part``'s names, as its dtypes); with no parts,
+    empty columns."""
+    return {c: (np.concatenate([p[c] for p in parts]) if parts else np.array([])).astype(part.dtypes[c])
+            for c in part.names}
 
 
 def spectrum(spec: Mapping[str, Any], weights: str, esd: str, summary: str, update_sv: str,
@@ -162,8 +238,8 @@ def spectrum(spec: Mapping[str, Any], weights: str, esd: str, summary: str, upda
     at0 = np.flatnonzero(w["probe_steps"] == 0)
     W0 = w["W"][at0[0]] if at0.size else None
     rows = [{**spectra_mod.summarize(e), "update_norm": spectra_mod.update_norm(W, W0)} for W, e in zip(Ws, esds)]
-    cols = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
-    write_table(summary, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},
+    cols = _columns(rows, SUMMARY_FIELDS)
+    write_table(summary, SUMMARY.ordered({**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols}),
                 meta={"spec": to_json(spec)})
 
     sv_parts, ov_parts = [], []
@@ -179,9 +255,10 @@ def spectrum(spec: Mapping[str, Any], weights: str, esd: str, summary: str, upda
                                  "next_step": np.full(k * k, pair["next_step"]),
                                  "which": np.full(k * k, which), "i": i.ravel(), "j": j.ravel(),
                                  "overlap": pair[which].ravel()})
-    for parts, dtypes, out in ((sv_parts, SV_COLUMNS, update_sv), (ov_parts, OVERLAP_COLUMNS, overlaps)):
-        c = _long(parts, dtypes)
-        write_table(out, {**_keys(spec, len(c["step"])), **c}, meta={"spec": to_json(spec)})
+    for parts, part, schema, out in ((sv_parts, _SV_ROWS, UPDATE_SV, update_sv),
+                                     (ov_parts, _OVERLAP_ROWS, OVERLAPS, overlaps)):
+        c = _long(parts, part)
+        write_table(out, schema.ordered({**_keys(spec, len(c["step"])), **c}), meta={"spec": to_json(spec)})
 
 
 def tails(spec: Mapping[str, Any], esd: str, table: str) -> None:
@@ -199,8 +276,8 @@ def tails(spec: Mapping[str, Any], esd: str, table: str) -> None:
                            bootstrap=t["bootstrap"], n_boot=t["n_boot"], seed=spec["seed"])
         # lambda_max is in the summary already; the bootstrap seed gets its own name
         rows.append({("boot_seed" if k == "seed" else k): v for k, v in fit.items() if k != "lambda_max"})
-    cols = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
-    write_table(table, {**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols},
+    cols = _columns(rows, TAIL_FIELDS)
+    write_table(table, TAILS.ordered({**_keys(spec, len(steps)), "step": steps.astype(np.int64), **cols}),
                 meta={"spec": to_json(spec)})
 
 
@@ -222,7 +299,7 @@ def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature
             rows[k].append(m[k])
     n = len(steps)
     first_bad = int(w["first_bad_step"])
-    write_table(out, {
+    write_table(out, eval_schema(teacher(p)["k"]).ordered({
         **_keys(spec, n, with_eval=True),
         "step": steps.astype(np.int64),
         "diverged": (first_bad >= 0) & (steps >= first_bad),
@@ -230,10 +307,10 @@ def evaluate(spec: Mapping[str, Any], data: str, weights: str, out: str, feature
         **{k: np.array(v, dtype=np.float64) for k, v in rows.items()},
         **{k: np.full(n, v) for k, v in loss_baselines(p["label_noise_std"], p["teacher_link"], teacher(p)["k"],
                                                          p["activation"], p["teacher_center"]).items()},
-    }, meta={"spec": to_json(spec)})
+    }), meta={"spec": to_json(spec)})
     esds = ([evaluate_mod.feature_esd(arrays["X_probe"], W, p["readout_scaling"], p["activation"]) for W in Ws]
             if spec.get("features") else [])
-    _write_esd(feature_esd, spec, steps[:len(esds)], esds, p["h"], with_eval=True)
+    _write_esd(feature_esd, spec, steps[:len(esds)], esds, p["h"], FEATURE_ESD)
 
 
 def surgery(spec: Mapping[str, Any], data: str, weights: str, out: str) -> None:
@@ -250,8 +327,8 @@ def surgery(spec: Mapping[str, Any], data: str, weights: str, out: str) -> None:
     arrays.update(data_mod.test_set(spec["seed"], p["d"], p["n_test"], p["label_noise_std"], teacher(p)))
     w = load_npz(weights)
     W0 = arrays["W0"]
-    rows: dict[str, list] = {c: [] for c in ("step", "variant", "test_loss", "zero_loss", "reg_lambda_used",
-                                            "n_detached", "n_edge", "has_tail", "tail_mass", "control_mass")}
+    columns = SURGERY.names[len(EVAL_KEYS.names):]
+    rows: dict[str, list] = {c: [] for c in columns}
     for step, W in zip(w["probe_steps"], w["W"]):
         if step == 0 or not np.all(np.isfinite(W)):
             continue
@@ -263,12 +340,9 @@ def surgery(spec: Mapping[str, Any], data: str, weights: str, out: str) -> None:
                 if c in rows:
                     rows[c].append(v)
     n = len(rows["step"])
-    write_table(out, {**_keys(spec, n, with_eval=True), "step": np.array(rows["step"], dtype=np.int64),
-                      "variant": np.array(rows["variant"], dtype=str),
-                      **{c: np.array(rows[c], dtype=np.float64) for c in ("test_loss", "zero_loss", "reg_lambda_used",
-                                                                        "tail_mass", "control_mass")},
-                      **{c: np.array(rows[c], dtype=np.int64) for c in ("n_detached", "n_edge")},
-                      "has_tail": np.array(rows["has_tail"], dtype=bool)}, meta={"spec": to_json(spec)})
+    write_table(out, SURGERY.ordered({**_keys(spec, n, with_eval=True),
+                                      **{c: np.array(rows[c], dtype=SURGERY.dtypes[c]) for c in columns}}),
+                meta={"spec": to_json(spec)})
 
 
 # ------------------------------------------------------- experiment tables
@@ -284,7 +358,7 @@ def collect(spec: Mapping[str, Any], evals: list[str], summaries: list[str], tai
 
     runs = expand_experiment(spec["source"]).run_table()
     write_frame(table, c.table(runs, evals, summaries, tails, traces))
-    write_frame(esd_table, c.esd(runs, esds))
+    write_frame(esd_table, ESD.frame(c.esd(runs, esds)))
 
 
 def collect_updates(spec: Mapping[str, Any], update_svs: list[str], overlaps: list[str], feature_esds: list[str],
@@ -295,9 +369,9 @@ def collect_updates(spec: Mapping[str, Any], update_svs: list[str], overlaps: li
     from htcore.io import write_frame
 
     runs = expand_experiment(spec["source"]).run_table()
-    write_frame(sv_table, c.concat(update_svs))
-    write_frame(overlaps_table, c.concat(overlaps))
-    write_frame(feature_table, c.feature_esd(runs, feature_esds))
+    write_frame(sv_table, UPDATE_SV.frame(c.concat(update_svs)))
+    write_frame(overlaps_table, OVERLAPS.frame(c.concat(overlaps)))
+    write_frame(feature_table, FEATURE_ESD.frame(c.feature_esd(runs, feature_esds)))
 
 
 def collect_surgery(spec: Mapping[str, Any], surgeries: list[str], surgery_table: str) -> None:
@@ -306,8 +380,8 @@ def collect_surgery(spec: Mapping[str, Any], surgeries: list[str], surgery_table
     from htcore.io import write_frame
 
     frame = c.concat(surgeries)
-    write_frame(surgery_table, frame.sort_values(["eval_id", "step", "variant"], kind="stable")
-                .reset_index(drop=True))
+    write_frame(surgery_table, SURGERY.frame(frame.sort_values(["eval_id", "step", "variant"], kind="stable")
+                                             .reset_index(drop=True)))
 
 
 def figure(spec: Mapping[str, Any], tables: list[str], png: str, pdf: str) -> None:

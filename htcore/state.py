@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 
 STATES = ("initial", "trained", "saturated", "blown-up", "diverged")
+#: The columns :func:`add_state` adds, in this order.
+COLUMNS = ("loss_ratio", "loss_falling", "train_state")
 #: The training loss above this multiple of its initial value is not "trained".
 BLOWUP_RATIO = 5.0
 #: Share of saturated hidden units above which a large loss is "saturated".
@@ -85,4 +87,4 @@ def add_state(table: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
     sat = table["sat_frac"].to_numpy(dtype=float) if "sat_frac" in table else np.full(len(table), np.nan)
     states = [train_state(int(s), float(r), float(q), bool(dv))
               for s, r, q, dv in zip(table["step"], ratio, sat, table["diverged"])]
-    return table.assign(loss_ratio=ratio, loss_falling=falling, train_state=states)
+    return table.assign(**dict(zip(COLUMNS, (ratio, falling, states), strict=True)))
