@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from htcore import cli, stages
+from htcore.plan import RUN_KIND
 from htcore.io import save_npz
 
 SPEC = {"experiment": "x", "seed": 0, "data_id": "seed~0", "train_id": "r~1/seed~0", "eval_id": None,
@@ -104,6 +105,6 @@ def test_each_stage_is_a_rule_with_its_declared_inputs_and_outputs(name):
     outputs = re.search(r"output:\n(.*?)\n    \w+:", body, re.S).group(1)
     assert [m for m in re.findall(r"^        (\w+)=", outputs, re.M)] == list(stages.STAGES[name].outputs)
     if name not in ("figure", "claims"):  # those read their tables through params (name=path)
-        per_run = name in ("data", "train", "spectrum", "tails", "evaluate", "surgery")
+        per_run = name in RUN_KIND  # a per-run step's {run} is one of a run's ids (htcore.plan)
         code = f'code=code_of("{name}")' if per_run else f'code=code_hash("{name}")'
         assert "spec=" in body and code in body
