@@ -83,11 +83,10 @@ run uses are: editing one (``"tanh": np.tanh`` -> ``np.sin``, or the body of
 adding ``"sine"`` or editing ``_np_gelu`` does not.
 
 Where this stays coarse (deliberately): a choice dispatched by code rather than
-by a registry, e.g. the dict literal inside ``htcore.train._Torch.activation`` or
-the ``if self.kind == ...`` chain of ``htcore.train._Optimizer``, is part of that
-code; adding an activation or an optimizer there changes the class and with it every
-training fingerprint. Moving such a dispatch into a module-level registry dict
-(name -> function) makes it restrictable too.
+by a registry (a dict literal inside a function, an ``if kind == ...`` chain) is
+part of that code, and adding a choice there changes every fingerprint that reaches
+it. The training's own dispatches are registries for that reason
+(``htcore.train.TORCH_ACTIVATIONS``, ``htcore.train.OPTIMIZER_STEPS``).
 
 The one hand-kept piece is which run parameter chooses the keys of which registry
 (:data:`REGISTRY_PARAMS`). It fails safe in one direction: a registry left out is
@@ -123,6 +122,8 @@ REGISTRY_PARAMS: dict[str, str] = {
     "htcore.models.KINKED_LINKS": "teacher_link",
     "htcore.models.TEACHER_KINDS": "teacher_kind",
     "htcore.models.OPTIMIZERS": "optimizer",
+    "htcore.train.TORCH_ACTIVATIONS": "activation",
+    "htcore.train.OPTIMIZER_STEPS": "optimizer",
 }
 
 PREAMBLE = "<module>"

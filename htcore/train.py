@@ -95,6 +95,38 @@ class _Numpy:
         return x[idx]
 
 
+def _torch_tanh(torch):
+    def tanh_prime(u):
+        t = torch.tanh(u)
+        return 1.0 - t * t
+
+    return torch.tanh, tanh_prime
+
+
+def _torch_relu(torch):
+    return torch.relu, lambda u: (u > 0).to(u.dtype)
+
+
+def _torch_erf(torch):
+    c_erf = 2.0 / math.sqrt(math.pi)
+    return torch.erf, lambda u: c_erf * torch.exp(-(u * u))
+
+
+def _torch_gelu(torch):
+    c_phi = 1.0 / math.sqrt(2.0 * math.pi)
+
+    def gelu_prime(u):
+        return 0.5 * (1.0 + torch.erf(u / math.sqrt(2.0))) + u * torch.exp(-0.5 * (u * u)) * c_phi
+
+    return torch.nn.functional.gelu, gelu_prime
+
+
+#: The torch (sigma, sigma') of each activation in ``models.ACTIVATIONS``, given the
+#: torch module; sigma' by hand as in NumPy. A registry: a run's code fingerprint
+#: counts only its own activation's entry (htcore.fingerprint.REGISTRY_PARAMS).
+TORCH_ACTIVATIONS = {"tanh": _torch_tanh, "relu": _torch_relu, "erf": _torch_erf, "gelu": _torch_gelu}
+
+
 class _Torch:
     def __init__(self, device: str):
         import torch
@@ -107,24 +139,9 @@ class _Torch:
         self.zeros_like, self.isfinite = torch.zeros_like, torch.isfinite
 
     def activation(self, name: str):
-        """(sigma, sigma') of an activation name, torch; sigma' by hand as in NumPy."""
-        torch = self.torch
+        """(sigma, sigma') of an activation name, torch (:data:`TORCH_ACTIVATIONS`)."""
         models.check_activation(name)
-        c_erf, c_phi = 2.0 / math.sqrt(math.pi), 1.0 / math.sqrt(2.0 * math.pi)
-
-        def tanh_prime(u):
-            t = torch.tanh(u)
-            return 1.0 - t * t
-
-        def gelu_prime(u):
-            return 0.5 * (1.0 + torch.erf(u / math.sqrt(2.0))) + u * torch.exp(-0.5 * (u * u)) * c_phi
-
-        return {
-            "tanh": (torch.tanh, tanh_prime),
-            "relu": (torch.relu, lambda u: (u > 0).to(u.dtype)),
-            "erf": (torch.erf, lambda u: c_erf * torch.exp(-(u * u))),
-            "gelu": (torch.nn.functional.gelu, gelu_prime),
-        }[name]
+        return TORCH_ACTIVATIONS[name](self.torch)
 
     def asarray(self, x):
         return self.torch.tensor(np.asarray(x, dtype=np.float32), device=self.device)
@@ -201,40 +218,55 @@ def loss_and_grads(W, a, X, y, xp, need_a: bool, need_W: bool = True, activation
     return loss, gW, ga
 
 
+def _sign_gd_step(opt: "_Optimizer", w, g, lr: float):
+    return w - lr * opt.xp.sign(g)
+
+
+def _gd_step(opt: "_Optimizer", w, g, lr: float):
+    momentum = opt.p["momentum"]
+    if momentum:
+        opt.buf = g if opt.buf is None else momentum * opt.buf + g
+        g = opt.buf
+    return w - lr * g
+
+
+def _adam_step(opt: "_Optimizer", w, g, lr: float):
+    xp, b1, b2 = opt.xp, opt.p["adam_beta1"], opt.p["adam_beta2"]
+    if opt.m is None:
+        opt.m, opt.v = xp.zeros_like(w), xp.zeros_like(w)
+    opt.m = b1 * opt.m + (1 - b1) * g
+    opt.v = b2 * opt.v + (1 - b2) * (g * g)
+    bc1 = 1 - b1**opt.t
+    bc2 = 1 - b2**opt.t
+    denom = xp.sqrt(opt.v) / math.sqrt(bc2) + opt.p["adam_eps"]
+    return w - (lr / bc1) * (opt.m / denom)
+
+
+#: One update ``(optimizer state, w, g, lr) -> new w`` of each optimizer in
+#: ``models.OPTIMIZERS``, torch semantics (the weight decay is already in g). A
+#: registry: a run's code fingerprint counts only its own optimizer's entry
+#: (htcore.fingerprint.REGISTRY_PARAMS), so adding one retrains nothing.
+OPTIMIZER_STEPS = {"gd": _gd_step, "adam": _adam_step, "sign_gd": _sign_gd_step, "momentum": _gd_step}
+
+
 class _Optimizer:
-    """One parameter's optimizer state, torch semantics."""
+    """One parameter's optimizer state, torch semantics; the update is the
+    optimizer's entry of :data:`OPTIMIZER_STEPS`."""
 
     def __init__(self, p: Mapping[str, Any], xp):
         # a run's spec carries only the parameters its optimizer uses (htcore.params)
         self.kind = models.check_optimizer(p["optimizer"])
-        self.momentum = p["momentum"] if self.kind in ("gd", "momentum") else 0.0
+        self.p = p
         self.wd = p["weight_decay"]
-        if self.kind == "adam":
-            self.b1, self.b2, self.eps = p["adam_beta1"], p["adam_beta2"], p["adam_eps"]
         self.xp = xp
         self.t = 0
         self.buf = self.m = self.v = None
 
     def step(self, w, g, lr: float):
-        xp = self.xp
         if self.wd:
             g = g + self.wd * w
         self.t += 1
-        if self.kind == "sign_gd":
-            return w - lr * xp.sign(g)
-        if self.kind in ("gd", "momentum"):
-            if self.momentum:
-                self.buf = g if self.buf is None else self.momentum * self.buf + g
-                g = self.buf
-            return w - lr * g
-        if self.m is None:
-            self.m, self.v = xp.zeros_like(w), xp.zeros_like(w)
-        self.m = self.b1 * self.m + (1 - self.b1) * g
-        self.v = self.b2 * self.v + (1 - self.b2) * (g * g)
-        bc1 = 1 - self.b1**self.t
-        bc2 = 1 - self.b2**self.t
-        denom = xp.sqrt(self.v) / math.sqrt(bc2) + self.eps
-        return w - (lr / bc1) * (self.m / denom)
+        return OPTIMIZER_STEPS[self.kind](self, w, g, lr)
 
 
 def lr_at(p: Mapping[str, Any], t: int) -> float:

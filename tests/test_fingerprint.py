@@ -361,6 +361,9 @@ def test_adding_an_activation_and_a_link_to_htcore_retrains_nothing(real):
     edit(models, "def _np_tanh_prime(u):", "def _np_sine_prime(u):\n    return np.cos(u)\n\n\ndef _np_tanh_prime(u):")
     edit(models, '"tanh": np.tanh, "he2": he2,', '"tanh": np.tanh, "he2": he2, "he3": he3,')
     edit(models, "def he2(z", "def he3(z: np.ndarray) -> np.ndarray:\n    return z ** 3 - 3 * z\n\n\ndef he2(z")
+    # the training's torch version of the new activation
+    edit(real / "train.py", 'TORCH_ACTIVATIONS = {"tanh": _torch_tanh,', 'TORCH_ACTIVATIONS = {"sine": _torch_sine, "tanh": _torch_tanh,')
+    edit(real / "train.py", "def _torch_relu(torch):", "def _torch_sine(torch):\n    return torch.sin, torch.cos\n\n\ndef _torch_relu(torch):")
     assert prints(real, names, keys) == before
     after_whole = prints(real, names)
     assert after_whole["stages.train"] != whole["stages.train"]
@@ -438,3 +441,20 @@ def test_explain_evaluate_and_spectrum_stages_on_htcore():
     assert {"htcore.spectra.esd", "htcore.updates.update_pairs", "htcore.stages._long"} <= sp
     assert not [x for x in sp if x.startswith(("htcore.train.", "htcore.evaluate.", "htcore.models.",
                                                  "htcore.data."))]
+
+
+def test_adding_an_optimizer_to_htcore_retrains_nothing(real):
+    """A new optimizer is a name in models.OPTIMIZERS and an update in
+    train.OPTIMIZER_STEPS: the fingerprint of every existing run's training stays; an
+    edit of the update a run uses changes it."""
+    keys = {o: fp.keys_for({"activation": "tanh", "optimizer": o}) for o in ("gd", "adam")}
+    before = {o: fp.fingerprint("htcore.stages.train", k, root=real) for o, k in keys.items()}
+    edit(real / "models.py", 'OPTIMIZERS = ("gd", "adam", "sign_gd", "momentum")',
+         'OPTIMIZERS = ("gd", "adam", "sign_gd", "momentum", "lion")')
+    edit(real / "train.py", '"momentum": _gd_step}', '"momentum": _gd_step, "lion": _lion_step}')
+    edit(real / "train.py", "def _adam_step(", "def _lion_step(opt, w, g, lr):\n    return w - lr * opt.xp.sign(g)\n\n\n"
+         "def _adam_step(")
+    assert {o: fp.fingerprint("htcore.stages.train", k, root=real) for o, k in keys.items()} == before
+    edit(real / "train.py", "    bc1 = 1 - b1**opt.t\n", "    bc1 = 1.0 - b1**opt.t\n")
+    after = {o: fp.fingerprint("htcore.stages.train", k, root=real) for o, k in keys.items()}
+    assert after["gd"] == before["gd"] and after["adam"] != before["adam"]
