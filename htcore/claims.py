@@ -878,6 +878,24 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+def missing_experiments(defined: Sequence[str]) -> dict[str, list[str]]:
+    """Per claim, the experiments it reads that the config does not define (a renamed
+    or removed experiment): its verdict would be "not run". Checked when the study
+    loads (workflow/rules/common.smk prints them)."""
+    return {c.id: missing for c in CLAIMS if (missing := [e for e in c.experiments if e not in defined])}
+
+
+def missing_note(defined: Sequence[str]) -> str:
+    """One line naming the claims that cannot be judged with these experiments ('' if none)."""
+    missing = missing_experiments(defined)
+    if not missing:
+        return ""
+    names = sorted({e for es in missing.values() for e in es})
+    return (f"Note: {len(missing)} claim(s) will read 'not run': the config defines no experiment "
+            f"{', '.join(names)} ({', '.join(sorted(missing))}). If an experiment was renamed, rename it back or "
+            "edit the claim's experiments in htcore/claims.py.")
+
+
 def tables_needed(selected: Sequence[str]) -> list[str]:
     """The "<experiment>/<table>" names the claims of the selected experiments read."""
     return list(dict.fromkeys(t for c in CLAIMS if set(c.experiments) <= set(selected) for t in c.tables))

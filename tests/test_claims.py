@@ -724,3 +724,12 @@ def test_one_step_theory_both_ways():
     bad = C.judge_one_step_theory({"lr_sweep/table": theory_sweep({"gd": 1000.0}, {"gd": 50.0}, 1.3)})
     assert [r["verdict"] for r in bad] == [C.FAILS, C.FAILS]
     assert bad[0]["value"] == 0.0 and "first spiking grid lr 100" in bad[0]["evidence"] and bad[1]["value"] == 0.0
+
+
+def test_the_shipped_config_defines_every_experiment_a_claim_reads(paper_config):
+    assert C.missing_experiments(list(paper_config["experiments"])) == {}
+    renamed = [e if e != "teacher_rank" else "rank_sweep" for e in paper_config["experiments"]]
+    missing = C.missing_experiments(renamed)
+    assert set(missing) == {"one_spike_for_any_rank", "more_directions_with_steps", "tail_grows_for_every_rank"}
+    note = C.missing_note(renamed)
+    assert note.startswith("Note: 3 claim(s) will read 'not run': the config defines no experiment teacher_rank")

@@ -39,6 +39,8 @@ def _load_study():
 
 STUDY = _load_study()
 PLAN = Plan(STUDY)
+if _note := hc_claims.missing_note(list(STUDY.experiments)):
+    print(_note, file=sys.stderr)
 
 
 wildcard_constraints:
