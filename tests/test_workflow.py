@@ -301,13 +301,18 @@ def test_bad_config_loses_nothing_already_computed(copy_of_run):
     assert before == after
 
 
-def test_long_trainings_are_scheduled_first(tmp_path):
-    # the critical path (long_horizon's 10,000 steps) must not wait behind short runs
+def write_long_run_config(workdir):
+    """The tiny lr_sweep and an experiment `long` of one 1000-step run."""
     cfg = copy.deepcopy(TINY)
     cfg["experiments"]["long"] = {"set": {"steps": 1000, "probe_steps": [0, 1000]}, "grid": {"lr": [0.1]},
                                   "seeds": [0]}
     cfg["run"] = ["lr_sweep", "long"]
-    write_config(tmp_path, cfg)
+    write_config(workdir, cfg)
+
+
+def test_long_trainings_are_scheduled_first(tmp_path):
+    # the critical path (long_horizon's 10,000 steps) must not wait behind short runs
+    write_long_run_config(tmp_path)
     out = smk(tmp_path, "-n", "all").stdout
     jobs = out.split("rule train:")[1:]
     long_run = [j for j in jobs if "experiment=long, run=lr~0.1/seed~0" in j.split("rule ")[0]]
@@ -321,11 +326,7 @@ def test_long_trainings_are_scheduled_first(tmp_path):
 @pytest.mark.slow
 def test_long_trainings_do_start_first(tmp_path):
     # one job at a time: the long run's data and training before any other job
-    cfg = copy.deepcopy(TINY)
-    cfg["experiments"]["long"] = {"set": {"steps": 1000, "probe_steps": [0, 1000]}, "grid": {"lr": [0.1]},
-                                  "seeds": [0]}
-    cfg["run"] = ["lr_sweep", "long"]
-    write_config(tmp_path, cfg)
+    write_long_run_config(tmp_path)
     log = smk(tmp_path, "-j", "1", "all", "--until", "train").stderr
     order = re.findall(r"^(?:local)?rule (data|train):\n(?:.*\n)*?\s+wildcards: experiment=(\w+), run=(\S+)",
                        log, flags=re.M)
