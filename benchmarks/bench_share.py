@@ -11,6 +11,11 @@ directory and prints
 * the share Snakemake / (Snakemake + jobs). Target (issue 18): <= 2 %.
 
     python benchmarks/bench_share.py [--configfile config.yaml] [--jobs 8] [--keep]
+        [--snakefile SNAKEFILE]
+
+``--snakefile`` runs another checkout's workflow (an older commit in a git worktree,
+with ``PYTHONPATH`` set to that worktree so its htcore is the one imported): the same
+measurement before and after a change, on the same machine.
 """
 
 from __future__ import annotations
@@ -35,11 +40,12 @@ def main() -> int:
     ap.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
     ap.add_argument("--jobs", "-j", type=int, default=8)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--snakefile", type=Path, default=ROOT / "Snakefile")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="htshare-"))
     (work / "config.yaml").write_text(yaml.safe_dump(yaml.safe_load(args.configfile.read_text()), sort_keys=False))
-    print(f"config {args.configfile}, snakemake -j {args.jobs} all, in {work}", flush=True)
-    r = run_snakemake(ROOT / "Snakefile", work, args.jobs, [], dry=False, profile=False)
+    print(f"config {args.configfile}, {args.snakefile}, snakemake -j {args.jobs} all, in {work}", flush=True)
+    r = run_snakemake(args.snakefile, work, args.jobs, [], dry=False, profile=False)
     per_stage: dict[str, list[float]] = {}
     for log in (work / "results" / "logs").rglob("*.log"):
         m = CPU.search(log.read_text())

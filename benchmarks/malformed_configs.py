@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import copy
 import re
+import shutil
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -264,8 +265,19 @@ def main() -> int:
     ap.add_argument("--no-real-runs", action="store_true", help="dry runs only")
     ap.add_argument("--verbose", "-v", action="store_true")
     ap.add_argument("--only", default="", help="run only the cases whose name contains this text")
+    ap.add_argument("--keep", action="store_true", help="keep the cases' working directories (printed)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="htstudy-malformed-"))
+    try:
+        return run_all(args, tmp)
+    finally:
+        if args.keep:
+            print(f"cases kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_all(args, tmp: Path) -> int:
 
     errors = {**MALFORMED, **MORE_ERRORS}
     cases = [(name, config_text(edit), key, (), False, None) for name, (edit, key) in errors.items()]

@@ -26,9 +26,8 @@ htcore.configfile's; where the jobs run (``device: cuda``) is htcore.device's.
 from __future__ import annotations
 
 import itertools
-import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Iterable, Mapping
 

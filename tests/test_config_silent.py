@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 import htcore.config as hc
 import htcore.device as hd
@@ -314,6 +312,14 @@ def _dry(workdir: Path, *args: str):
     return smk(workdir, "-n", *args, check=False)
 
 
+def _dry_with_configfile(workdir: Path, text: str):
+    """Dry-run the tiny config.yaml with a second --configfile holding ``text``."""
+    (workdir / "config.yaml").write_text(TINY_TEXT)
+    extra = workdir / "extra.yaml"
+    extra.write_text(text)
+    return _dry(workdir, "--configfile", str(extra)), extra
+
+
 def _one_config_line(proc) -> str:
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out and not re.search(r'^\s*File "', out, re.M), out
@@ -347,10 +353,7 @@ def test_a_key_snakemake_reads_itself_is_refused_before_snakemake_reads_it(tmp_p
 def test_a_configfile_snakemake_accepts_is_read_like_config_yaml(tmp_path):
     # Snakemake's loader (yaml.FullLoader) builds Python objects from python/ tags;
     # the Snakefile's reading (safe) names file, line and column.
-    (tmp_path / "config.yaml").write_text(TINY_TEXT)
-    extra = tmp_path / "extra.yaml"
-    extra.write_text("run: [lr_sweep]\ndevice: !!python/tuple [cpu]\n")
-    out = _dry(tmp_path, "--configfile", str(extra))
+    out, extra = _dry_with_configfile(tmp_path, "run: [lr_sweep]\ndevice: !!python/tuple [cpu]\n")
     assert out.returncode != 0
     assert _one_config_line(out).startswith(f"Invalid configuration: {extra}:2:9: "), out.stdout + out.stderr
 
@@ -359,10 +362,7 @@ def test_a_configfile_snakemake_accepts_is_read_like_config_yaml(tmp_path):
 def test_a_yaml_error_in_a_configfile_stops_before_any_job_without_a_traceback(tmp_path):
     # What is achievable: Snakemake parses --configfile itself before the Snakefile runs
     # (snakemake.settings.types.ConfigSettings) and stops with its own one-line error.
-    (tmp_path / "config.yaml").write_text(TINY_TEXT)
-    extra = tmp_path / "extra.yaml"
-    extra.write_text("run: [lr_sweep\n")
-    out = _dry(tmp_path, "--configfile", str(extra))
+    out, _ = _dry_with_configfile(tmp_path, "run: [lr_sweep\n")
     text = out.stdout + out.stderr
     assert out.returncode != 0 and "Traceback" not in text
     assert "Config file is not valid JSON or YAML" in text
@@ -373,10 +373,8 @@ def test_a_yaml_error_in_a_configfile_stops_before_any_job_without_a_traceback(t
 @pytest.mark.xfail(strict=True, reason="Snakemake parses --configfile before the Snakefile runs and says "
                    "only 'Config file is not valid JSON or YAML' (snakemake/common/configfile.py)")
 def test_a_yaml_error_in_a_configfile_names_file_line_and_column(tmp_path):
-    (tmp_path / "config.yaml").write_text(TINY_TEXT)
-    extra = tmp_path / "extra.yaml"
-    extra.write_text("run: [lr_sweep\n")
-    line = _one_config_line(_dry(tmp_path, "--configfile", str(extra)))
+    out, extra = _dry_with_configfile(tmp_path, "run: [lr_sweep\n")
+    line = _one_config_line(out)
     assert line.startswith(f"Invalid configuration: {extra}:2:")
 
 

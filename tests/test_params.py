@@ -10,7 +10,6 @@ import sys
 import textwrap
 
 import pytest
-import yaml
 
 from htcore import params as P
 from htcore.config import load_study
