@@ -2,7 +2,8 @@
 
 For each experiment of config.yaml (lr_sweep first: minibatch_contrast draws beside
 it) runs ``snakemake -j J <its tables and figures>`` in one working directory and
-prints the wall time, the number of jobs and the summed job time.
+prints the wall time, the number of its jobs that ran htcore (from their
+``htcore-timing`` log lines, results/logs/<experiment>/) and their summed CPU time.
 
     python benchmarks/bench_experiments.py [--jobs 2] [--workdir DIR] [--only a,b]
 """
@@ -43,7 +44,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "config.yaml", work / "config.yaml")
     names = [n for n in config["experiments"] if not args.only or n in args.only.split(",")]
-    print(f"{'experiment':<20}{'wall s':>9}{'jobs':>7}{'job time s':>12}", flush=True)
+    print(f"{'experiment':<20}{'wall s':>9}{'jobs':>7}{'job CPU s':>12}", flush=True)
     total = 0.0
     for name in names:
         exp_results = work / "results"
@@ -58,7 +59,7 @@ def main() -> int:
             return proc.returncode
         recs = [r for r in job_records(exp_results) if r.get("experiment") == name]
         total += wall
-        print(f"{name:<20}{wall:>9.1f}{len(recs):>7}{sum(r['s'] for r in recs):>12.1f}", flush=True)
+        print(f"{name:<20}{wall:>9.1f}{len(recs):>7}{sum(r['cpu'] for r in recs):>12.1f}", flush=True)
     print(f"{'total':<20}{total:>9.1f}")
     print(f"results kept in {work}")
     return 0

@@ -41,7 +41,7 @@ most 1.5x from 40 to 320 runs; a 2,000-run grid runs to the end; a 10,000-run gr
 dry-runs in under 30 s (wall).
 
     python benchmarks/bench_scale.py [--snakefile SNAKEFILE] [--sizes 40,320,2000]
-        [--dry 10000] [--extra "--scheduler greedy"] [--jobs 2] [--keep] [--profile]
+        [--dry 10000] [--extra "--scheduler ilp"] [--jobs 2] [--keep] [--profile]
 
 ``--profile`` runs Snakemake under cProfile, timed by the main thread's CPU clock
 (other threads are not profiled; the profiler inflates the CPU figures), and prints
@@ -199,7 +199,7 @@ def main() -> int:
     ap.add_argument("--snakefile", type=Path, default=ROOT / "Snakefile")
     ap.add_argument("--sizes", default="40,320,2000", help="runs per grid, comma-separated")
     ap.add_argument("--dry", type=int, default=10000, help="runs of the dry-run-only grid (0: skip)")
-    ap.add_argument("--extra", default="", help='extra snakemake arguments, e.g. "--scheduler greedy"')
+    ap.add_argument("--extra", default="", help='extra snakemake arguments, e.g. "--scheduler ilp" (greedy is the default, from profiles/default)')
     ap.add_argument("--jobs", "-j", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the working directories")
     ap.add_argument("--profile", action="store_true", help="cProfile Snakemake's main thread (slower)")

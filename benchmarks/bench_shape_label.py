@@ -19,7 +19,7 @@ with any miss); (3) the confusion matrix of the previous rule; and the median ti
 of one ``tail_summary`` call (no bootstrap) for both rules. BLAS is pinned to one
 thread.
 
-    .venv/bin/python benchmarks/bench_shape_label.py [--seeds 3] [--small]
+    .venv/bin/python benchmarks/bench_shape_label.py [--seeds 3] [--small] [--old-rev 63cc56d]
 
 ``--small`` runs the same suite at 600 x 400 (a smoke test, ~20 s).
 """

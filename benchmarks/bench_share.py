@@ -13,14 +13,15 @@ directory and prints
     python benchmarks/bench_share.py [--configfile config.yaml] [--jobs 8] [--keep]
         [--snakefile SNAKEFILE]
 
-``--snakefile`` runs another checkout's workflow (an older commit in a git worktree,
-with ``PYTHONPATH`` set to that worktree so its htcore is the one imported): the same
-measurement before and after a change, on the same machine.
+``--snakefile`` runs another checkout's workflow (an older commit in a git worktree):
+the script puts that checkout first on ``PYTHONPATH``, so Snakemake and the jobs import
+its htcore. The same measurement before and after a change, on the same machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
@@ -45,6 +46,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="htshare-"))
     (work / "config.yaml").write_text(yaml.safe_dump(yaml.safe_load(args.configfile.read_text()), sort_keys=False))
     print(f"config {args.configfile}, {args.snakefile}, snakemake -j {args.jobs} all, in {work}", flush=True)
+    checkout = args.snakefile.resolve().parent
+    if checkout != ROOT:
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), os.environ.get("PYTHONPATH")]))
     r = run_snakemake(args.snakefile, work, args.jobs, [], dry=False, profile=False)
     per_stage: dict[str, list[float]] = {}
     for log in (work / "results" / "logs").rglob("*.log"):

@@ -49,6 +49,7 @@ Target: ours >= 3x faster.
     python benchmarks/bench_vs_authors.py --authors /tmp/single-index-ht [--repeats 1]
         [--snakefile SNAKEFILE] [--configfile config.yaml] [--jobs 2]
         [--their-mode split|one] [--readout authors|both] [--probe-steps 0,10] [--keep]
+        [--authors-python PYTHON]
 """
 
 from __future__ import annotations

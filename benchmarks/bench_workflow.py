@@ -11,7 +11,7 @@ Start-up of a job = the interpreter and htcore's CLI (measured here: the median 
 a fork server (a warm process forking each job) could save, so the printed share,
 ``sum(start-up) / (J x wall)``, bounds such a server's gain (docs/speed.md).
 
-    python benchmarks/bench_workflow.py [--jobs 2] [--workdir DIR] [--keep]
+    python benchmarks/bench_workflow.py [--jobs 2] [--configfile config.yaml] [--workdir DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -30,17 +30,20 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING = re.compile(r"htcore-timing stage=(\S+) import_s=(\S+) work_s=(\S+) max_rss_mb=(\S+)")
+TIMING = re.compile(r"htcore-timing stage=(\S+) import_s=(\S+) work_s=(\S+) max_rss_mb=(\S+) cpu_s=(\S+)")
 
 
 def job_records(results: Path) -> list[dict]:
-    """One record per job log (stage, import seconds, work seconds, peak RSS in MB)."""
+    """One record per job log (results/logs/<experiment>/...): its experiment, stage,
+    import seconds, work seconds, peak RSS in MB and CPU seconds."""
     out = []
-    for log in sorted((results / "logs").rglob("*.log")):
+    logs = results / "logs"
+    for log in sorted(logs.rglob("*.log")):
         m = TIMING.search(log.read_text())
         if m:
-            out.append({"rule": m.group(1), "imports": float(m.group(2)), "work": float(m.group(3)),
-                        "rss": float(m.group(4))})
+            out.append({"experiment": log.relative_to(logs).parts[0], "rule": m.group(1),
+                        "imports": float(m.group(2)), "work": float(m.group(3)), "rss": float(m.group(4)),
+                        "cpu": float(m.group(5))})
     return out
 
 

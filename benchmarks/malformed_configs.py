@@ -17,7 +17,10 @@ Outcomes:
                          the config means (NaN/inf losses or diverged rows not asked
                          for, or numbers differing from an equivalent config)
 
-    python benchmarks/malformed_configs.py [-j 2] [--no-real-runs] [--verbose]
+    python benchmarks/malformed_configs.py [-j 2] [--no-real-runs] [--verbose] [--only TEXT] [--keep]
+
+The cases' working directories are removed at the end unless ``--keep`` (it prints
+where they are).
 
 Target: 0 silently wrong, 0 tracebacks, 0 unclear errors, 0 crashes inside a job.
 

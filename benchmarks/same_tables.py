@@ -1,6 +1,6 @@
 """Are a refactor's tables the same? Run the study at two commits and compare tables.
 
-    python benchmarks/same_tables.py REV_A REV_B [--config shrunk|tiny] [--jobs 2]
+    python benchmarks/same_tables.py REV_A REV_B [--config shrunk|tiny] [--jobs 2] [--work DIR]
 
 Each commit is checked out into its own worktree (under --work) and runs the shipped
 config shrunk as the tests shrink it (tests/helpers.shrink) or tests/configs/tiny.yaml,
