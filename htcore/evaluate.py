@@ -67,14 +67,16 @@ def metric_names(k: int = 1) -> tuple[str, ...]:
     return METRICS if k == 1 else METRICS + ("sim_mean",) + tuple(f"sim_cos_{i + 1}" for i in range(k))
 
 
-def features(X: np.ndarray, W: np.ndarray, scaling: str = "spec", activation: str = "tanh") -> np.ndarray:
+def features(X: np.ndarray, W: np.ndarray, scaling: str = "spec", activation: str = "tanh",
+             XWt: np.ndarray | None = None) -> np.ndarray:
     """Z = sigma(X W^T / s) / sqrt(h), s = sqrt(d) (spec) or d (authors); sigma
-    applied in float32, Z returned in float64."""
+    applied in float32, Z returned in float64. ``XWt``: X @ W.T if already computed
+    (the same numbers; evaluate_snapshot shares it with saturated_fraction)."""
     d = X.shape[1]
     h = W.shape[0]
     s = math.sqrt(d) if scaling == "spec" else float(d)
     sigma = np.tanh if activation == "tanh" else models.ACTIVATIONS[models.check_activation(activation)]
-    Z = sigma((X @ W.T) / np.float32(s))
+    Z = sigma((X @ W.T if XWt is None else XWt) / np.float32(s))
     return Z.astype(np.float64) / math.sqrt(h)
 
 
@@ -119,13 +121,14 @@ def cv_lambda(Z: np.ndarray, y: np.ndarray, grid=CV_GRID, gram: np.ndarray | Non
     return float(grid[int(best[-1])])
 
 
-def saturated_fraction(X: np.ndarray, W: np.ndarray, activation: str = "tanh") -> float:
+def saturated_fraction(X: np.ndarray, W: np.ndarray, activation: str = "tanh",
+                       XWt: np.ndarray | None = None) -> float:
     """Share of the h units whose sigma'(w_j^T x / sqrt(d)) is below SAT_DERIV of its
-    maximum on at least SAT_SHARE of the rows of X."""
+    maximum on at least SAT_SHARE of the rows of X (``XWt``: X @ W.T if computed)."""
     act = models.check_activation(activation)
     prime = models.ACTIVATION_DERIVATIVES[act]
     top = float(np.max(prime(np.linspace(-10.0, 10.0, 20001))))
-    U = (X @ W.T) / np.float32(math.sqrt(X.shape[1]))
+    U = (X @ W.T if XWt is None else XWt) / np.float32(math.sqrt(X.shape[1]))
     flat = prime(U) < SAT_DERIV * top
     return float(np.mean(flat.mean(axis=0) >= SAT_SHARE))
 
@@ -195,7 +198,8 @@ def evaluate_snapshot(W: np.ndarray, data: dict, reg_lambda: float | str, scalin
     if not np.all(np.isfinite(W)):
         return {**{m: math.nan for m in metric_names(k)},
                 "zero_loss": float(np.mean(data["y_test"].astype(np.float64) ** 2))}
-    Z = features(data["X_probe"], W, scaling, activation)
+    XWt = data["X_probe"] @ W.T  # shared by the features and the saturation test
+    Z = features(data["X_probe"], W, scaling, activation, XWt)
     y = data["y_probe"].astype(np.float64)
     G = Z.T @ Z
     lam = cv_lambda(Z, y, gram=G) if reg_lambda == "cv" else float(reg_lambda)
@@ -208,7 +212,7 @@ def evaluate_snapshot(W: np.ndarray, data: dict, reg_lambda: float | str, scalin
         "zero_loss": float(np.mean(yt ** 2)),
         "reg_lambda_used": lam,
         "kta": kta(Z, y, gram=G),
-        "sat_frac": saturated_fraction(data["X_probe"], W, activation),
+        "sat_frac": saturated_fraction(data["X_probe"], W, activation, XWt),
     }
     if k == 1:
         out["sim"] = teacher_alignment(W, data["beta"] if "beta" in data else B[:, 0])

@@ -84,7 +84,7 @@ def test_readme_gives_the_install_the_demo_and_the_test_command_ci_runs():
     install = "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt -e ."
     demo = ".venv/bin/snakemake -d demo -j 2 all --configfile tests/configs/tiny.yaml"
     study = install + " && .venv/bin/snakemake -j 8 all"
-    tests = ".venv/bin/python -m pytest"
+    tests = ".venv/bin/python -m pytest -n auto --dist loadfile"
     for line in (install, demo, study, tests):
         assert line in lines, f"README.md's code blocks lack: {line}"
     assert lines.index(install) < lines.index(demo) < lines.index(study), "the demo comes first, after the install"

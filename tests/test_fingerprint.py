@@ -267,7 +267,8 @@ def test_htcore_edits_reach_exactly_the_stages_that_run_them(real):
     # used only by the evaluation: the test set, the features
     edit(real / "data.py", 'X, y = labelled_set(seed, "_test", n_test, d,',
          'X, y = labelled_set(seed, "_test", int(n_test), d,')
-    edit(real / "evaluate.py", "    Z = sigma((X @ W.T) / np.float32(s))", "    Z = sigma(X @ W.T / np.float32(s))")
+    edit(real / "evaluate.py", "    s = math.sqrt(d) if scaling == \"spec\" else float(d)",
+         "    s = math.sqrt(d) if scaling != \"authors\" else float(d)")
     after = prints(real, names)
     assert after["stages.evaluate"] != before["stages.evaluate"]
     assert {n: after[n] for n in names if n != "stages.evaluate"} == \
