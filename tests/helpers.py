@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Experiments the shrunk config runs with one seed: no test compares their seeds (the
 #: claims read them over whatever seeds there are). The others keep two.
 ONE_SEED = ("lr_schedule", "vary_n", "vary_reg_lambda", "vary_label_noise", "vary_gamma", "weight_norm",
-            "teacher_rank", "optimizer_family")
+            "teacher_rank", "optimizer_family", "minibatch_contrast", "spectral_surgery")
 
 
 def shrink(config: dict) -> dict:
