@@ -32,7 +32,7 @@ def shrink(config: dict) -> dict:
     c["updates"] = {"top_k": 5}
     c["defaults"].update(d=20, h=30, n=60, n_test=20)
     scale_n = {500: 30, 2000: 60, 4000: 90, 8000: 120}
-    for exp in c["experiments"].values():
+    for name, exp in c["experiments"].items():
         s = exp.setdefault("set", {})
         if "n" in s:
             s["n"] = scale_n[s["n"]]
@@ -47,7 +47,6 @@ def shrink(config: dict) -> dict:
             grid["lr"] = [0.01, 1.0, 100.0, 3000.0]
         if "teacher_k" in grid:
             grid["teacher_k"] = [1, 4]
-    for name, exp in c["experiments"].items():
         exp["seeds"] = exp["seeds"][:1 if name in ONE_SEED else 2]
     return c
 
