@@ -80,6 +80,5 @@ def install(environ=os.environ) -> bool:
     if current is None:
         raise TimerFixError(f"Snakemake {version} has no JobScheduler.{METHOD}, the method "
                             f"htcore/snakemake_timers.py replaces. {way_out}")
-    if current is not _one_pending_timer:
-        setattr(cls, METHOD, _one_pending_timer)
+    setattr(cls, METHOD, _one_pending_timer)
     return True

@@ -73,6 +73,14 @@ def test_install_raises_on_another_snakemake_major_version(monkeypatch):
     assert JobScheduler.__dict__[st.METHOD] is STOCK
 
 
+def environment(stock: bool) -> dict:
+    """This process's environment, with HTSTUDY_STOCK_SCHEDULER=1 only when ``stock``."""
+    env = {k: v for k, v in os.environ.items() if k != st.STOCK_ENV}
+    if stock:
+        env[st.STOCK_ENV] = "1"
+    return env
+
+
 PRINT_METHOD = (
     "import atexit, sys\n"
     "from snakemake.scheduling.job_scheduler import JobScheduler as J\n"
@@ -86,9 +94,7 @@ PRINT_METHOD = (
 @pytest.mark.parametrize("stock", [False, True])
 def test_the_workflow_installs_it(tmp_path, tiny_config, stock):
     write_config(tmp_path, tiny_config)
-    env = {k: v for k, v in os.environ.items() if k != st.STOCK_ENV}
-    if stock:
-        env[st.STOCK_ENV] = "1"
+    env = environment(stock)
     out = subprocess.run([sys.executable, "-c", PRINT_METHOD, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
                           "-n", "-q", "all"], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -114,9 +120,7 @@ def passes(tmp_path, stock: bool, n: int = 40, sleep: float = 0.5) -> tuple[int,
     work = tmp_path / ("stock" if stock else "fixed")
     work.mkdir()
     (work / "Snakefile").write_text(TOY.format(n=n, sleep=sleep))
-    env = {k: v for k, v in os.environ.items() if k != st.STOCK_ENV}
-    if stock:
-        env[st.STOCK_ENV] = "1"
+    env = environment(stock)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(work / "Snakefile"), "-d", str(work),
                           "-j", "2", "--scheduler", "greedy", "--verbose", "all"],
